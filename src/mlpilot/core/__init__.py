@@ -1,0 +1,1 @@
+"""Entities, errors, names, clock and settings shared by every mlpilot component."""

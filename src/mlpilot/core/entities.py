@@ -1,0 +1,182 @@
+"""Domain entities (DESIGN.md §2) as frozen dataclasses.
+
+ORM rows never leave the store: it converts them into these immutable values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+
+class VersionStatus(StrEnum):
+    READY = "ready"
+    ARCHIVED = "archived"
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        """True if this role includes ``needed`` (admin ⊃ editor ⊃ viewer)."""
+        order = [Role.VIEWER, Role.EDITOR, Role.ADMIN]
+        return order.index(self) >= order.index(needed)
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    latest_version: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    model: str
+    version: int
+    status: VersionStatus
+    format: str
+    artifact_digest: str
+    artifact_size: int
+    signature: dict[str, Any] | None
+    run_id: str | None
+    dataset_id: str | None
+    parent_version: int | None
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    description: str
+    aliases: tuple[str, ...]
+    check_report: dict[str, Any] | None
+    model_card: str | None
+    created_at: datetime
+    created_by: str
+
+    @property
+    def ref(self) -> str:
+        """``model/version``, the form ``mlpilot.load`` accepts."""
+        return f"{self.model}/{self.version}"
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    key: str
+    value: float
+    step: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class RunArtifact:
+    name: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    name: str
+    model: str | None
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: dict[str, float]  # latest value per key
+    code_version: dict[str, Any]
+    environment: dict[str, Any]
+    parent_run_id: str | None
+    artifacts: tuple[RunArtifact, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    digest: str
+    num_rows: int
+    num_columns: int
+    schema: dict[str, Any]
+    profile: dict[str, Any]
+    created_at: datetime
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LineageEdge:
+    source_kind: str
+    source_id: str
+    target_kind: str
+    target_id: str
+    relation: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Route:
+    version: int
+    weight: float
+    role: str = "primary"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    name: str
+    model: str
+    strategy: str
+    routes: tuple[Route, ...]
+    params: dict[str, Any]
+    slos: dict[str, Any]
+    status: str
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    reason: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a version came from and where it went."""
+
+    version: ModelVersion
+    run: Run | None
+    datasets: tuple[Dataset, ...]
+    parent: ModelVersion | None
+    deployments: tuple[Deployment, ...]
+    edges: tuple[LineageEdge, ...]
