@@ -45,7 +45,7 @@ def validate_alias(value: object) -> str:
         )
     if value == "latest":
         raise InvalidArgument(
-            "'latest' is reserved: it always means the newest version.", field="alias"
+            "The alias 'latest' is reserved: it always means the newest version.", field="alias"
         )
     return value
 

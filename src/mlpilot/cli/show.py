@@ -1,0 +1,265 @@
+"""``mlpilot show REF`` and ``mlpilot compare MODEL A B``: detail views."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.text import Text
+
+from mlpilot.cli._context import open_context
+from mlpilot.cli._output import (
+    cell,
+    dict_table,
+    fmt_aliases,
+    fmt_delta,
+    fmt_size,
+    fmt_time,
+    key_values,
+    new_table,
+    out,
+    print_json,
+)
+from mlpilot.cli.registry import version_table
+from mlpilot.cli.runs import fmt_duration
+from mlpilot.core.entities import Dataset, Model, ModelVersion, Run
+from mlpilot.core.errors import NotFound
+from mlpilot.sdk._compare import compare_versions
+from mlpilot.store import Store
+
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of panels.")]
+
+
+def _panel(title: str, *parts: RenderableType | None) -> Panel:
+    body = [p for p in parts if p is not None]
+    return Panel(Group(*body) if body else Text("—", style="dim"),
+                 title=Text(title, style="bold"), title_align="left", expand=True)
+
+
+def _dim(message: str) -> Text:
+    return Text(message, style="dim")
+
+
+# -- the three kinds of reference ------------------------------------------------------
+def _model_view(store: Store, model: Model) -> list[RenderableType]:
+    versions = store.list_versions(model.name)
+    deployments = store.list_deployments(model.name)
+    info = key_values({
+        "description": model.description, "aliases": fmt_aliases(model.aliases),
+        "latest version": model.latest_version, "created": model.created_at,
+        "updated": model.updated_at,
+        "tags": ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items())),
+    })
+    views: list[RenderableType] = [_panel(f"Model {model.name}", info)]
+    if versions:
+        views.append(version_table(versions, title="Versions"))
+    if deployments:
+        table = new_table("deployment", "strategy", "routes", "status", "revision",
+                          title="Deployments")
+        for d in deployments:
+            routes = ", ".join(f"v{r.version} {r.weight:.0%} {r.role}" for r in d.routes)
+            table.add_row(cell(d.name, "bold"), cell(d.strategy), cell(routes), cell(d.status),
+                          cell(d.revision))
+        views.append(table)
+    return views
+
+
+def _signature(signature: dict[str, Any] | None) -> RenderableType:
+    if not signature:
+        return _dim("No signature recorded.")
+    parts: list[RenderableType] = []
+    for section in ("inputs", "outputs"):
+        columns = signature.get(section)
+        if not isinstance(columns, list) or not columns:
+            continue
+        table = new_table("name", "dtype", "nullable", title=section)
+        for c in columns:
+            c = c if isinstance(c, dict) else {"name": str(c)}
+            table.add_row(cell(c.get("name")), cell(c.get("dtype")),
+                          cell("yes" if c.get("nullable") else "no"))
+        parts.append(table)
+    return Group(*parts) if parts else _dim("The signature lists no columns.")
+
+
+def _checks(report: dict[str, Any] | None) -> str | None:
+    if not report:
+        return None
+    passed = report.get("passed")
+    if isinstance(passed, bool):
+        return "passed" if passed else "FAILED"
+    return "recorded (see --json)"
+
+
+def _version_view(mv: ModelVersion, run: Run | None, dataset: Dataset | None
+                  ) -> list[RenderableType]:
+    info = key_values({
+        "status": mv.status.value, "format": mv.format, "aliases": fmt_aliases(mv.aliases),
+        "artifact": f"{mv.artifact_digest} ({fmt_size(mv.artifact_size)})",
+        "created": f"{fmt_time(mv.created_at)} by {mv.created_by}",
+        "run": mv.run_id, "dataset": mv.dataset_id,
+        "parent version": f"{mv.model}/{mv.parent_version}" if mv.parent_version else None,
+        "checks": _checks(mv.check_report), "description": mv.description,
+        "tags": ", ".join(f"{k}={v}" for k, v in sorted(mv.tags.items())),
+    })
+    views: list[RenderableType] = [
+        _panel(f"Version {mv.ref}", info),
+        _panel("Metrics", dict_table(mv.metrics, "metric", "value", "") if mv.metrics
+               else _dim("No metrics recorded.")),
+        _panel("Signature", _signature(mv.signature)),
+    ]
+    if run is not None:
+        views.append(_panel(f"Run {run.name} ({run.id})", _run_summary(run),
+                            dict_table(run.params, "param", "value", "") if run.params
+                            else _dim("No params logged.")))
+    if dataset is not None:
+        views.append(_panel(f"Dataset {dataset.name}", _dataset_summary(dataset)))
+    return views
+
+
+def _run_summary(run: Run) -> RenderableType:
+    code = run.code_version or {}
+    commit = code.get("commit") or code.get("git_commit")
+    code_text = f"{commit}{' (dirty)' if code.get('dirty') else ''}" if commit else None
+    return key_values({
+        "status": run.status.value, "model": run.model, "started": run.start_time,
+        "ended": run.end_time, "duration": fmt_duration(run.start_time, run.end_time),
+        "parent run": run.parent_run_id, "code": code_text,
+    })
+
+
+def _dataset_summary(dataset: Dataset) -> RenderableType:
+    return key_values({
+        "id": dataset.id, "digest": dataset.digest,
+        "shape": f"{dataset.num_rows:,} rows × {dataset.num_columns} columns",
+        "created": dataset.created_at, "description": dataset.description,
+    })
+
+
+def _run_view(run: Run) -> list[RenderableType]:
+    views: list[RenderableType] = [_panel(f"Run {run.name} ({run.id})", _run_summary(run))]
+    for data, key, title in ((run.params, "param", "Params"), (run.metrics, "metric", "Metrics"),
+                             (run.tags, "tag", "Tags")):
+        if data:
+            views.append(dict_table(data, key, "value", title))
+    if run.artifacts:
+        table = new_table("artifact", "digest", "size", title="Artifacts")
+        for a in run.artifacts:
+            table.add_row(cell(a.name), cell(a.digest), cell(fmt_size(a.size)))
+        views.append(table)
+    if run.environment:
+        env = {k: v for k, v in run.environment.items() if isinstance(v, str | int | float)}
+        if env:
+            views.append(dict_table(env, "environment", "value", "Environment"))
+    return views
+
+
+def show(
+    ref: Annotated[str, typer.Argument(
+        help="A model ('name'), a version ('name/3', 'name@production') or a run id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model, a version or a run in detail."""
+    store = open_context().store
+    if RUN_ID.match(ref):
+        try:
+            run = store.get_run(ref)
+        except NotFound:
+            run = None
+        if run is not None:
+            if as_json:
+                print_json({"kind": "run", "run": run})
+            else:
+                out().print(*_run_view(run))
+            return
+    if "/" in ref or "@" in ref:
+        mv = store.resolve(ref)
+        run = store.get_run(mv.run_id) if mv.run_id else None
+        dataset = store.get_dataset(mv.dataset_id) if mv.dataset_id else None
+        if as_json:
+            print_json({"kind": "version", "version": mv, "run": run, "dataset": dataset})
+        else:
+            out().print(*_version_view(mv, run, dataset))
+        return
+    try:
+        model = store.get_model(ref)
+    except NotFound:
+        if RUN_ID.match(ref):
+            raise NotFound(f"{ref!r} is neither a run id nor a model name.") from None
+        raise
+    if as_json:
+        print_json({"kind": "model", "model": model, "versions": store.list_versions(ref)})
+    else:
+        out().print(*_model_view(store, model))
+
+
+# -- compare ---------------------------------------------------------------------------
+def _diff_table(diff: dict[str, dict[str, Any]], key: str, a: int, b: int, title: str
+                ) -> RenderableType:
+    table = new_table(key, f"v{a}", f"v{b}", title=title)
+    for name, pair in diff.items():
+        table.add_row(cell(name), cell(pair["a"]), cell(pair["b"]))
+    return table
+
+
+def compare(
+    model: Annotated[str, typer.Argument(help="The model name.")],
+    a: Annotated[int, typer.Argument(help="The baseline version.")],
+    b: Annotated[int, typer.Argument(help="The version compared with it.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compare two versions of MODEL: metric deltas, param diffs, signature changes."""
+    result = compare_versions(open_context().store, model, a, b)
+    if as_json:
+        print_json(result)
+        return
+    views: list[RenderableType] = []
+    overview = new_table("", f"v{a}", f"v{b}", title=f"{model}: v{a} → v{b}")
+    for field, label in (("format", "format"), ("aliases", "aliases"), ("run_id", "run"),
+                         ("dataset_id", "dataset"), ("digest", "artifact")):
+        x, y = result["a"][field], result["b"][field]
+        if field == "aliases":
+            x, y = fmt_aliases(x), fmt_aliases(y)
+        style = "" if x == y else "yellow"
+        overview.add_row(cell(label, "bold"), cell(x, style), cell(y, style))
+    views.append(overview)
+    if result["same_artifact"]:
+        views.append(Text("Both versions hold the same artifact bytes.", style="yellow"))
+    if result["metrics"]:
+        table = new_table("metric", f"v{a}", f"v{b}", "delta", title="Version metrics")
+        for key, m in result["metrics"].items():
+            table.add_row(cell(key), cell(m["a"]), cell(m["b"]), fmt_delta(m["delta"]))
+        views.append(table)
+    else:
+        views.append(_dim("Neither version records metrics."))
+    if result["params"]:
+        views.append(_diff_table(result["params"], "param", a, b, "Run params that differ"))
+    else:
+        views.append(_dim("Run params: no differences."))
+    if result["run_metrics"]:
+        views.append(_diff_table(result["run_metrics"], "metric", a, b,
+                                 "Run metrics that differ"))
+    sig = result["signature"]
+    if sig["added"] or sig["removed"] or sig["retyped"]:
+        table = new_table("change", "input", "detail", title="Signature changes")
+        for name in sig["added"]:
+            table.add_row(cell("added", "green"), cell(name), cell(None))
+        for name in sig["removed"]:
+            table.add_row(cell("removed", "red"), cell(name), cell(None))
+        for name, types in sig["retyped"].items():
+            table.add_row(cell("retyped", "yellow"), cell(name),
+                          cell(f"{types['a']} → {types['b']}"))
+        views.append(table)
+    else:
+        views.append(_dim("Signature: same inputs."))
+    out().print(*views)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``show`` and ``compare`` to the root app."""
+    app.command("show")(show)
+    app.command("compare")(compare)

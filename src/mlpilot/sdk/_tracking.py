@@ -1,0 +1,218 @@
+"""Experiment tracking: ``with mlpilot.start_run(...) as run:``.
+
+Writes are buffered and flushed in batches (every ``FLUSH_POINTS`` metric points,
+every ``FLUSH_SECONDS``, and when the run ends), so tight logging loops cost a
+list append, not a transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from mlpilot.core.entities import Dataset, MetricValue, Run, RunArtifact, RunStatus
+from mlpilot.core.errors import InvalidArgument
+from mlpilot.store.artifacts import safe_relative_name
+from mlpilot.sdk._context import Context, get_context
+from mlpilot.sdk._datasets import snapshot_dataset
+from mlpilot.sdk._environment import code_version, environment
+
+FLUSH_POINTS = 5000
+FLUSH_SECONDS = 1.0
+
+_local = threading.local()
+
+
+def _stack() -> list[ActiveRun]:
+    if not hasattr(_local, "runs"):
+        _local.runs = []
+    return _local.runs  # type: ignore[no-any-return]
+
+
+class ActiveRun:
+    """A run being logged to. Use it as a context manager; not shared across threads."""
+
+    def __init__(self, context: Context, run: Run) -> None:
+        self._ctx = context
+        self.id = run.id
+        self.name = run.name
+        self._params: dict[str, Any] = {}
+        self._tags: dict[str, str] = {}
+        self._points: list[tuple[str, float, int, int]] = []
+        self._steps: dict[str, int] = {}
+        self._last_flush = time.monotonic()
+        self._ended = False
+
+    # -- logging --------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        """Record one hyper-parameter (immutable once flushed)."""
+        self._params[key] = value
+        self._maybe_flush()
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record several hyper-parameters."""
+        self._params.update(params)
+        self._maybe_flush()
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: float | None = None
+    ) -> None:
+        """Append a point to the metric series ``key``.
+
+        Args:
+            step: defaults to one past the last step logged for ``key`` in this run.
+            timestamp: seconds since the epoch; defaults to now.
+        """
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = step
+        ts = int((timestamp if timestamp is not None else time.time()) * 1000)
+        self._points.append((key, value, step, ts))
+        self._maybe_flush()
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Append one point to each of several series."""
+        now = time.time()
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step, timestamp=now)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a mutable tag."""
+        self._tags[key] = str(value)
+        self._maybe_flush()
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set several mutable tags."""
+        self._tags.update({k: str(v) for k, v in tags.items()})
+        self._maybe_flush()
+
+    def log_artifact(self, path: str | Path, name: str | None = None) -> RunArtifact:
+        """Store a local file under ``name`` (default: its file name) in the run's artifacts."""
+        source = Path(path)
+        if not source.is_file():
+            raise InvalidArgument(f"log_artifact needs an existing file. Got {str(path)!r}.")
+        artifact_name = safe_relative_name(name or source.name)
+        ref = self._ctx.artifacts.put_file(source)
+        self._ctx.store.add_run_artifact(self.id, artifact_name, ref.digest, ref.size)
+        return RunArtifact(name=artifact_name, digest=ref.digest, size=ref.size)
+
+    def log_dataset(
+        self, data: pd.DataFrame | str | Path, name: str, *, role: str = "training",
+        description: str = "",
+    ) -> Dataset:
+        """Snapshot ``data`` (Parquet, content-addressed, profiled) and link it to this run."""
+        dataset = snapshot_dataset(self._ctx, data, name, description=description)
+        self._ctx.store.link_dataset(dataset.id, self.id, role=role)
+        return dataset
+
+    # -- life cycle -----------------------------------------------------------------
+    def flush(self) -> None:
+        """Write everything buffered in one transaction."""
+        if not (self._params or self._points or self._tags):
+            return
+        params, points, tags = self._params, self._points, self._tags
+        self._params, self._points, self._tags = {}, [], {}
+        self._ctx.store.log_batch(self.id, params=params, metrics=points, tags=tags)
+        self._last_flush = time.monotonic()
+
+    def _maybe_flush(self) -> None:
+        if (len(self._points) >= FLUSH_POINTS
+                or time.monotonic() - self._last_flush >= FLUSH_SECONDS):
+            self.flush()
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> Run:
+        """Flush and close the run."""
+        if self._ended:
+            return self.info
+        try:
+            self.flush()
+        finally:
+            self._ended = True
+            stack = _stack()
+            if self in stack:
+                stack.remove(self)
+        return self._ctx.store.end_run(self.id, status)
+
+    @property
+    def info(self) -> Run:
+        """The run as stored (flushes first)."""
+        if not self._ended:
+            self.flush()
+        return self._ctx.store.get_run(self.id)
+
+    def metric_history(self, key: str) -> list[MetricValue]:
+        """Every stored point of ``key`` (flushes first)."""
+        self.flush()
+        return self._ctx.store.metric_history(self.id, key)
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            status = RunStatus.FINISHED
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FAILED
+        self.end(status)
+
+    def __repr__(self) -> str:
+        return f"ActiveRun(id={self.id!r}, name={self.name!r})"
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    model: str | None = None,
+    parent: ActiveRun | str | None = None,
+    tags: dict[str, Any] | None = None,
+    context: Context | None = None,
+) -> ActiveRun:
+    """Start a tracked run and make it the active one.
+
+    Code version (git commit, dirty flag) and environment (Python, packages) are
+    captured automatically. A run started inside another becomes its child.
+
+    Example:
+        >>> with mlpilot.start_run(name="baseline", model="credit-risk") as run:  # doctest: +SKIP
+        ...     run.log_params({"C": 1.0})
+        ...     run.log_metric("auc", 0.91)
+    """
+    ctx = context or get_context()
+    stack = _stack()
+    parent_id = parent.id if isinstance(parent, ActiveRun) else parent
+    if parent_id is None and stack:
+        parent_id = stack[-1].id
+    run = ctx.store.create_run(
+        name, model=model, parent_run_id=parent_id,
+        tags={k: str(v) for k, v in (tags or {}).items()},
+        code_version=code_version(), environment=environment(),
+    )
+    active = ActiveRun(ctx, run)
+    stack.append(active)
+    return active
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost run started in this thread and not yet ended."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def require_active_run() -> ActiveRun:
+    """The active run, or a clear error telling how to start one."""
+    run = active_run()
+    if run is None:
+        raise InvalidArgument(
+            "There is no active run. Start one with `with mlpilot.start_run(): ...`."
+        )
+    return run
