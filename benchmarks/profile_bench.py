@@ -161,12 +161,19 @@ def _print_table(figures: dict[str, Any]) -> None:
     mib = 1024 * 1024
     rss = figures["peak_rss_delta_bytes"]
     rows = [
-        ("frame", f"{figures['rows']:,} x {figures['columns']} "
-         f"({figures['frame_bytes'] / mib:,.0f} MiB), {figures['cpu_count']} cores"),
-        ("compute_profile, threads", f"best {figures['threaded_best_s']:.3f} s, "
-         f"median {figures['threaded_median_s']:.3f} s"),
-        ("compute_profile, 1 thread", f"best {figures['single_best_s']:.3f} s, "
-         f"median {figures['single_median_s']:.3f} s"),
+        (
+            "frame",
+            f"{figures['rows']:,} x {figures['columns']} "
+            f"({figures['frame_bytes'] / mib:,.0f} MiB), {figures['cpu_count']} cores",
+        ),
+        (
+            "compute_profile, threads",
+            f"best {figures['threaded_best_s']:.3f} s, median {figures['threaded_median_s']:.3f} s",
+        ),
+        (
+            "compute_profile, 1 thread",
+            f"best {figures['single_best_s']:.3f} s, median {figures['single_median_s']:.3f} s",
+        ),
         ("peak traced memory", f"{figures['tracemalloc_peak_bytes'] / mib:,.1f} MiB"),
         ("peak RSS above baseline", "n/a" if rss is None else f"{rss / mib:,.1f} MiB"),
         ("profile JSON", f"{figures['profile_json_bytes'] / 1024:,.0f} KiB"),

@@ -124,6 +124,15 @@ def fmt_aliases(aliases: Mapping[str, int] | Iterable[str]) -> str:
     return ", ".join(sorted(aliases))
 
 
+def short_digest(digest: str | None, keep: int = 12) -> str | None:
+    """``sha256:0a1b2c3d4e5f…``: enough of a digest to tell artifacts apart in a table."""
+    if not digest:
+        return digest
+    algo, _, hexpart = digest.rpartition(":")
+    prefix = f"{algo}:" if algo else ""
+    return f"{prefix}{hexpart[:keep]}…" if len(hexpart) > keep else digest
+
+
 def fmt_size(size: int | None) -> str:
     """A byte count in human units (``1.2 MB``)."""
     if size is None:
@@ -162,6 +171,15 @@ def dict_table(data: Mapping[str, Any], key: str, value: str, title: str) -> Tab
     for k, v in sorted(data.items()):
         table.add_row(cell(k), cell(v))
     return table
+
+
+def print_views(views: Iterable[Any]) -> None:
+    """Print renderables one after another, a blank line between them."""
+    console = out()
+    for i, view in enumerate(views):
+        if i:
+            console.print()
+        console.print(view)
 
 
 def empty(message: str) -> None:

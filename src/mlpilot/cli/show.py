@@ -20,8 +20,9 @@ from mlpilot.cli._output import (
     fmt_time,
     key_values,
     new_table,
-    out,
     print_json,
+    print_views,
+    short_digest,
 )
 from mlpilot.cli.registry import version_table
 from mlpilot.cli.runs import fmt_duration
@@ -38,7 +39,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 def _panel(title: str, *parts: RenderableType | None) -> Panel:
     body = [p for p in parts if p is not None]
     return Panel(Group(*body) if body else Text("—", style="dim"),
-                 title=Text(title, style="bold"), title_align="left", expand=True)
+                 title=Text(title, style="bold"), title_align="left", expand=False)
 
 
 def _dim(message: str) -> Text:
@@ -69,21 +70,21 @@ def _model_view(store: Store, model: Model) -> list[RenderableType]:
     return views
 
 
-def _signature(signature: dict[str, Any] | None) -> RenderableType:
+def _signature(signature: dict[str, Any] | None) -> list[RenderableType]:
     if not signature:
-        return _dim("No signature recorded.")
+        return [_dim("Signature: none recorded.")]
     parts: list[RenderableType] = []
     for section in ("inputs", "outputs"):
         columns = signature.get(section)
         if not isinstance(columns, list) or not columns:
             continue
-        table = new_table("name", "dtype", "nullable", title=section)
+        table = new_table("name", "dtype", "nullable", title=f"Signature {section}")
         for c in columns:
             c = c if isinstance(c, dict) else {"name": str(c)}
             table.add_row(cell(c.get("name")), cell(c.get("dtype")),
                           cell("yes" if c.get("nullable") else "no"))
         parts.append(table)
-    return Group(*parts) if parts else _dim("The signature lists no columns.")
+    return parts or [_dim("Signature: lists no columns.")]
 
 
 def _checks(report: dict[str, Any] | None) -> str | None:
@@ -108,14 +109,14 @@ def _version_view(mv: ModelVersion, run: Run | None, dataset: Dataset | None
     })
     views: list[RenderableType] = [
         _panel(f"Version {mv.ref}", info),
-        _panel("Metrics", dict_table(mv.metrics, "metric", "value", "") if mv.metrics
-               else _dim("No metrics recorded.")),
-        _panel("Signature", _signature(mv.signature)),
+        dict_table(mv.metrics, "metric", "value", "Metrics") if mv.metrics
+        else _dim("Metrics: none recorded."),
+        *_signature(mv.signature),
     ]
     if run is not None:
-        views.append(_panel(f"Run {run.name} ({run.id})", _run_summary(run),
-                            dict_table(run.params, "param", "value", "") if run.params
-                            else _dim("No params logged.")))
+        views.append(_panel(f"Run {run.name} ({run.id})", _run_summary(run)))
+        views.append(dict_table(run.params, "param", "value", "Run params") if run.params
+                     else _dim("Run params: none logged."))
     if dataset is not None:
         views.append(_panel(f"Dataset {dataset.name}", _dataset_summary(dataset)))
     return views
@@ -174,7 +175,7 @@ def show(
             if as_json:
                 print_json({"kind": "run", "run": run})
             else:
-                out().print(*_run_view(run))
+                print_views(_run_view(run))
             return
     if "/" in ref or "@" in ref:
         mv = store.resolve(ref)
@@ -183,7 +184,7 @@ def show(
         if as_json:
             print_json({"kind": "version", "version": mv, "run": run, "dataset": dataset})
         else:
-            out().print(*_version_view(mv, run, dataset))
+            print_views(_version_view(mv, run, dataset))
         return
     try:
         model = store.get_model(ref)
@@ -194,7 +195,7 @@ def show(
     if as_json:
         print_json({"kind": "model", "model": model, "versions": store.list_versions(ref)})
     else:
-        out().print(*_model_view(store, model))
+        print_views(_model_view(store, model))
 
 
 # -- compare ---------------------------------------------------------------------------
@@ -224,6 +225,8 @@ def compare(
         x, y = result["a"][field], result["b"][field]
         if field == "aliases":
             x, y = fmt_aliases(x), fmt_aliases(y)
+        elif field == "digest":
+            x, y = short_digest(x), short_digest(y)
         style = "" if x == y else "yellow"
         overview.add_row(cell(label, "bold"), cell(x, style), cell(y, style))
     views.append(overview)
@@ -256,7 +259,7 @@ def compare(
         views.append(table)
     else:
         views.append(_dim("Signature: same inputs."))
-    out().print(*views)
+    print_views(views)
 
 
 def register(app: typer.Typer) -> None:

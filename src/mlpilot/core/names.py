@@ -21,7 +21,7 @@ def validate_name(value: object, what: str = "name") -> str:
     Raises:
         InvalidArgument: naming the offending value and the rule.
     """
-    if not isinstance(value, str) or not NAME_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
         raise InvalidArgument(
             f"The {what} must be 1-128 characters of letters, digits, '.', '_' or '-', "
             f"starting and ending with a letter or digit, without '..'. Got {value!r}.",
@@ -37,7 +37,7 @@ def validate_alias(value: object) -> str:
         InvalidArgument: if the alias is not lower-case letters, digits, '_' or '-',
             starting with a letter, or looks like a version number.
     """
-    if not isinstance(value, str) or not ALIAS_PATTERN.match(value):
+    if not isinstance(value, str) or not ALIAS_PATTERN.fullmatch(value):
         raise InvalidArgument(
             "An alias must be 1-63 lower-case letters, digits, '_' or '-', starting with "
             f"a letter (e.g. 'production'). Got {value!r}.",
@@ -57,7 +57,7 @@ def validate_key(value: object, what: str = "key") -> str:
         InvalidArgument: if the key is empty, too long, or has characters outside
             letters, digits, ``_ . : / -`` and space.
     """
-    if not isinstance(value, str) or not KEY_PATTERN.match(value) or ".." in value:
+    if not isinstance(value, str) or not KEY_PATTERN.fullmatch(value) or ".." in value:
         raise InvalidArgument(
             f"The {what} must be 1-250 characters of letters, digits, '_', '.', ':', '/', "
             f"'-' or space, not starting with a separator and without '..'. Got {value!r}.",

@@ -50,6 +50,7 @@ CATEGORICAL_KINDS = frozenset({"string", "category", "boolean"})
 NUMERIC_KINDS = frozenset({"integer", "float", "datetime"})
 
 _NAT = np.iinfo(np.int64).min
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # pandas' datetime units
 _EXACT_INT = 2**53  # beyond this an int64 no longer round-trips through float64
 
 
@@ -136,11 +137,13 @@ def _profile_column(
     if kind in CATEGORICAL_KINDS:
         keys, counts = _category_counts(series)
         out["distinct_count"] = len(keys)
-        out["frequencies"] = dict(zip(keys[:max_categories], counts[:max_categories].tolist()))
+        out["frequencies"] = dict(
+            zip(keys[:max_categories], counts[:max_categories].tolist(), strict=True)
+        )
         out["other_count"] = int(counts[max_categories:].sum())
     elif kind == "datetime":
         ticks, unit, tz = _datetime_ticks(series)
-        seconds = ticks / (np.timedelta64(1, "s") / np.timedelta64(1, unit))
+        seconds = ticks / _PER_SECOND[unit]
         sketch = _numeric_sketch(seconds, quantiles, bins)
         sketch["distinct_count"] = _distinct(ticks)
         if ticks.size:
@@ -204,7 +207,7 @@ def _datetime_ticks(series: pd.Series) -> tuple[np.ndarray, str, Any]:
 
 
 def _iso(tick: int, unit: str, tz: Any) -> str:
-    stamp = pd.Timestamp(np.datetime64(tick, unit))
+    stamp = pd.Timestamp(tick, unit=unit)
     if tz is not None:
         stamp = stamp.tz_localize("UTC").tz_convert(tz)
     return stamp.isoformat()
@@ -273,7 +276,8 @@ def _histogram(ordered: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     low, high = float(ordered[0]), float(ordered[-1])
     if low == high:
         low, high = low - 0.5, high + 0.5
-    edges = np.linspace(low, high, bins + 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = np.linspace(low, high, bins + 1)
     if not np.isfinite(edges).all():  # the range overflows float64
         edges = np.linspace(low / 2, high / 2, bins + 1) * 2
     inner = edges[1:-1]
@@ -330,7 +334,7 @@ def categorical_counts(series: pd.Series) -> dict[str, int]:
         ``{key: count}``, most frequent first, ties ordered by key.
     """
     keys, counts = _category_counts(series)
-    return dict(zip(keys, counts.tolist()))
+    return dict(zip(keys, counts.tolist(), strict=True))
 
 
 def _category_counts(series: pd.Series) -> tuple[list[str], np.ndarray]:
@@ -419,8 +423,16 @@ def psi_bins(column_profile: Mapping[str, Any], n: int = 10) -> np.ndarray:
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
         raise InvalidArgument(f"The 'n' parameter of psi_bins must be an int >= 1. Got {n!r}.")
-    values, probs = _sketch_of(column_profile)
-    cuts = np.unique(np.interp(np.arange(1, n) / n, probs, values))
+    values, _ = _sketch_of(column_profile)
+    # Interpolate in index space, snapping to stored points so that a k/n on the
+    # sketch grid returns the stored (exact) quantile.
+    position = np.arange(1, n) / n * (values.size - 1)
+    nearest = np.rint(position)
+    position = np.where(np.abs(position - nearest) < 1e-9, nearest, position)
+    below = np.floor(position).astype(np.intp)
+    above = np.minimum(below + 1, values.size - 1)
+    cuts = values[below] + (values[above] - values[below]) * (position - below)
+    cuts = np.unique(cuts)
     cuts = cuts[cuts > values[0]]
     return np.concatenate(([-np.inf], cuts, [np.inf]))
 
@@ -479,7 +491,7 @@ def sketch_values(series: pd.Series) -> np.ndarray:
     kind = logical_dtype(series)
     if kind == "datetime":
         ticks, unit, _ = _datetime_ticks(series)
-        return ticks / (np.timedelta64(1, "s") / np.timedelta64(1, unit))
+        return ticks / _PER_SECOND[unit]
     if kind not in NUMERIC_KINDS:
         raise InvalidArgument(
             f"Column {series.name!r} must be integer, float or datetime to sketch. "

@@ -253,7 +253,9 @@ def compare_schema(expected: Mapping[str, Any], df_or_schema: Any) -> SchemaDiff
         extra=tuple(name for name in got if name not in want),
         retyped=retyped,
         newly_nullable=tuple(
-            name for name, (_, nullable) in want.items() if name in got and got[name][1] and not nullable
+            name
+            for name, (_, nullable) in want.items()
+            if name in got and got[name][1] and not nullable
         ),
     )
 

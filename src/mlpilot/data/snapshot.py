@@ -13,6 +13,7 @@ import hashlib
 import json
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -63,6 +64,11 @@ def to_parquet_bytes(df: pd.DataFrame) -> bytes:
             for n in names
             if isinstance(df[n].dtype, pd.CategoricalDtype)
         },
+        "string_columns": {
+            n: _encode_string_dtype(df[n].dtype)
+            for n in names
+            if isinstance(df[n].dtype, pd.StringDtype)
+        },
     }
     try:
         table = pa.Table.from_pandas(df, preserve_index=_index_is_meaningful(df.index))
@@ -112,6 +118,11 @@ def read_parquet_bytes(data: bytes | bytearray | memoryview) -> pd.DataFrame:
     for name in extra.get("object_columns", []):
         # pandas 3 reads strings as ``str``; give back the object column (None for nulls).
         frame[name] = pd.Series(table.column(name).to_pylist(), index=frame.index, dtype=object)
+    for name, spec in extra.get("string_columns", {}).items():
+        # Arrow records "string" but not its storage (python or pyarrow) nor NA kind.
+        dtype = _decode_string_dtype(spec)
+        if frame[name].dtype != dtype:
+            frame[name] = frame[name].astype(dtype)
     for name, spec in extra.get("categories", {}).items():
         dtype = _decode_categories(spec)
         frame[name] = pd.Series(
@@ -154,5 +165,14 @@ def _encode_categories(dtype: pd.CategoricalDtype) -> dict[str, Any]:
 
 def _decode_categories(spec: dict[str, Any]) -> pd.CategoricalDtype:
     stream = pa.ipc.open_stream(pa.py_buffer(base64.b64decode(spec["arrow"])))
-    categories = pd.Index(stream.read_all().column(0).to_pandas())
+    categories = pd.Index(stream.read_all().column(0).to_pandas()).rename(None)
     return pd.CategoricalDtype(categories, ordered=bool(spec["ordered"]))
+
+
+def _encode_string_dtype(dtype: pd.StringDtype) -> dict[str, str]:
+    return {"storage": dtype.storage, "na_value": "NA" if dtype.na_value is pd.NA else "nan"}
+
+
+def _decode_string_dtype(spec: dict[str, str]) -> pd.StringDtype:
+    na_value = pd.NA if spec["na_value"] == "NA" else np.nan
+    return pd.StringDtype(spec["storage"], na_value=na_value)

@@ -1,0 +1,66 @@
+"""Run the API with uvicorn; tokens are required unless bound to loopback."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from mlpilot.api.app import create_app
+from mlpilot.api.middleware import DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_MAX_JSON_BYTES
+from mlpilot.sdk._context import Context
+
+logger = logging.getLogger("mlpilot.api")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (also bracketed or IPv4-mapped)."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # another host name: it may resolve to anything
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def auth_default(host: str) -> bool:
+    """Auth is on unless the server listens on a loopback address only."""
+    return not is_loopback(host)
+
+
+def serve(
+    context: Context,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    auth: bool | None = None,
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES,
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    log_level: str = "info",
+) -> None:
+    """Serve the control-plane API until interrupted.
+
+    Args:
+        context: the stores to serve.
+        host: address to bind; anything but loopback turns auth on by default.
+        port: TCP port.
+        auth: force tokens on (or off); ``None`` decides from ``host``.
+        max_json_bytes: largest JSON request body.
+        max_artifact_bytes: largest artifact upload.
+        log_level: uvicorn's log level.
+    """
+    import uvicorn
+
+    enabled = auth_default(host) if auth is None else auth
+    if not enabled and not is_loopback(host):
+        logger.warning("API auth is OFF while listening on %s: anyone who can reach it is "
+                       "an admin.", host)
+    if enabled and not context.store.list_tokens():
+        logger.warning("API auth is on but no token exists yet; create an admin token with "
+                       "`mlpilot token create --role admin`.")
+    app = create_app(context, auth=enabled, max_json_bytes=max_json_bytes,
+                     max_artifact_bytes=max_artifact_bytes)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -1,0 +1,62 @@
+"""``mlpilot api``: run the control-plane REST API server."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from mlpilot.cli._context import open_context
+from mlpilot.cli._output import err, fail
+
+
+def is_loopback(host: str) -> bool:
+    """True if ``host`` only accepts connections from this machine."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # a host name: it may resolve anywhere, so treat it as exposed
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def api(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535,
+                                      help="TCP port.")] = 8080,
+    auth: Annotated[
+        bool | None,
+        typer.Option("--auth/--no-auth",
+                     help="Require API tokens. Default: on, except on a loopback host "
+                          "(127.0.0.1, ::1, localhost). --no-auth is refused on other hosts."),
+    ] = None,
+) -> None:
+    """Serve the control-plane REST API (models, versions, runs, deployments, events)."""
+    loopback = is_loopback(host)
+    if auth is False and not loopback:
+        raise typer.BadParameter(
+            f"refusing to serve without authentication on {host!r}, which other machines "
+            "can reach. Bind 127.0.0.1 for unauthenticated local use, or keep --auth and "
+            "create a token with `mlpilot token create NAME --role ROLE`.",
+            param_hint="--no-auth",
+        )
+    require_auth = (not loopback) if auth is None else auth
+    try:
+        from mlpilot.api.server import serve
+    except ImportError as exc:
+        raise fail(f"The API server is not available in this installation ({exc}).") from exc
+    context = open_context()
+    err().print(f"Serving the mlpilot API on http://{host}:{port} "
+                f"(authentication {'on' if require_auth else 'off'}). Press Ctrl+C to stop.",
+                markup=False, highlight=False)
+    serve(context, host, port, auth=require_auth)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``api`` to the root app."""
+    app.command("api")(api)
