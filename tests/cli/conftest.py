@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from mlpilot.core.entities import Route
 from mlpilot.sdk._context import set_context
@@ -47,10 +47,36 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     set_context(None)  # the CLI installs its context as the SDK default; close it
 
 
+class Cli:
+    """Runs ``mlpilot`` in-process and checks how it ended."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def run(self, *args: str) -> Result:
+        """Invoke the command with ``args``; return the result, whatever it is."""
+        from mlpilot.cli.main import app
+
+        return self.runner.invoke(app, list(args))
+
+    def ok(self, *args: str) -> str:
+        """Invoke, assert exit 0, return stdout."""
+        result = self.run(*args)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    def fails(self, *args: str, code: int = 1) -> str:
+        """Invoke, assert a clean failure with ``code`` (no traceback), return stderr."""
+        result = self.run(*args)
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.stderr
+
+
 @pytest.fixture
-def runner() -> CliRunner:
-    """A CLI runner (stdout and stderr captured separately)."""
-    return CliRunner()
+def cli(home: Path) -> Cli:
+    """The ``mlpilot`` command, acting on ``home``."""
+    return Cli()
 
 
 @pytest.fixture

@@ -112,6 +112,24 @@ def test_top_categories_and_other_count() -> None:
     assert column(values, max_categories=0)["frequencies"] == {}
 
 
+@pytest.mark.parametrize("dtype", ["str", "object", "category", "string[python]"])
+def test_top_values_match_a_full_sort(rng: np.random.Generator, dtype: str) -> None:
+    values = pd.Series(rng.choice([f"k{i}" for i in range(300)], size=3000)).astype(dtype)
+    expected = sorted(values.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))
+    col = column(values, max_categories=50)
+    assert list(col["frequencies"].items()) == expected[:50]
+    assert col["other_count"] == sum(n for _, n in expected[50:])
+    assert col["distinct_count"] == len(expected)
+    assert list(categorical_counts(values).items()) == expected
+
+
+@pytest.mark.parametrize("dtype", ["str", "category", "string[pyarrow]", "boolean"])
+def test_all_missing_categorical_columns(dtype: str) -> None:
+    col = column(pd.Series([None, None], dtype=dtype))
+    assert (col["count"], col["null_count"], col["distinct_count"]) == (0, 2, 0)
+    assert (col["frequencies"], col["other_count"]) == ({}, 0)
+
+
 def test_category_columns_ignore_unobserved_categories() -> None:
     values = pd.Series(pd.Categorical(["lo", "hi", "lo", None], categories=["lo", "hi", "mid"]))
     col = column(values)
@@ -215,7 +233,10 @@ def test_empty_frames() -> None:
     }
 
 
-def test_profile_is_deterministic_and_thread_count_free(rng: np.random.Generator) -> None:
+def test_profile_is_deterministic_and_thread_count_free(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mlpilot.data.profile._PARALLEL_MIN_ROWS", 0)  # threads on small data
     df = pd.DataFrame(
         {
             "f": rng.normal(size=300),
@@ -227,6 +248,7 @@ def test_profile_is_deterministic_and_thread_count_free(rng: np.random.Generator
     first = json.dumps(compute_profile(df))
     assert json.dumps(compute_profile(df)) == first
     assert json.dumps(compute_profile(df, max_workers=1)) == first
+    assert json.dumps(compute_profile(df, max_workers=3)) == first
     assert list(json.loads(first)) == ["version", "num_rows", "num_columns", "columns"]
     assert list(json.loads(first)["columns"]) == ["f", "i", "s", "d"]
 

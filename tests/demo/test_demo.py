@@ -16,7 +16,7 @@ def test_demo_registers_two_versions_with_lineage(context: Context) -> None:
     store = context.store
     assert [v.version for v in versions] == [1, 2]
     model = store.get_model("credit-risk")
-    assert model.aliases["production"] == 1
+    assert model.aliases == {"production": 1, "candidate": 2}  # boosting wins on AUC
     for v in versions:
         assert v.run_id and v.dataset_id and v.signature
         assert {"auc", "accuracy", "log_loss"} <= set(v.metrics)

@@ -86,7 +86,7 @@ class Authorize:
         if credentials is None:
             raise Unauthenticated(
                 "This API needs a token: send 'Authorization: Bearer <secret>'. An admin "
-                "creates one with `mlpilot token create` or POST /api/v1/tokens."
+                "creates one with `mlpilot token create NAME --role ROLE`."
             )
         token = context.store.verify_token(credentials.credentials)
         needed = self.needed(request.method)

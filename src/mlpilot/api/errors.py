@@ -75,7 +75,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     more = f" ({len(items) - 5} more problems.)" if len(items) > 5 else ""
     content_type = request.headers.get("content-type", "")
     if any(i["loc"] == ["body"] for i in items) and "json" not in content_type:
-        more += " Send the body as JSON with 'Content-Type: application/json'"
+        more += " Send the body as JSON with 'Content-Type: application/json'."
     return error_response(422, "validation_error",
                           f"The request is invalid: {summary}.{more}", {"errors": items})
 
@@ -90,7 +90,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     else:
         message = str(exc.detail)
     headers = dict(exc.headers) if exc.headers else None
-    return error_response(status, _HTTP_CODES.get(status, "http_error"), message, None, headers)
+    details = getattr(exc, "details", None)
+    return error_response(status, _HTTP_CODES.get(status, "http_error"), message, details, headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

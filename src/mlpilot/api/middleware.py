@@ -21,7 +21,7 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The request body is larger than this endpoint's limit of "
                               f"{limit} bytes. Send less, or split it up.")
-        self.limit = limit
+        self.details = {"limit": limit}
 
 
 class BodyLimitMiddleware:

@@ -7,6 +7,7 @@ import logging
 
 from mlpilot.api.app import create_app
 from mlpilot.api.middleware import DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_MAX_JSON_BYTES
+from mlpilot.core.errors import InvalidArgument
 from mlpilot.sdk._context import Context
 
 logger = logging.getLogger("mlpilot.api")
@@ -47,20 +48,26 @@ def serve(
         context: the stores to serve.
         host: address to bind; anything but loopback turns auth on by default.
         port: TCP port.
-        auth: force tokens on (or off); ``None`` decides from ``host``.
+        auth: force tokens on (or off, on loopback only); ``None`` decides from ``host``.
         max_json_bytes: largest JSON request body.
         max_artifact_bytes: largest artifact upload.
         log_level: uvicorn's log level.
+
+    Raises:
+        InvalidArgument: if ``auth`` is False on a host other machines can reach.
     """
     import uvicorn
 
+    if auth is False and not is_loopback(host):
+        raise InvalidArgument(
+            f"Refusing to serve without authentication on {host!r}, which other machines can "
+            "reach. Bind 127.0.0.1 for unauthenticated local use, or keep auth on.",
+            field="auth",
+        )
     enabled = auth_default(host) if auth is None else auth
-    if not enabled and not is_loopback(host):
-        logger.warning("API auth is OFF while listening on %s: anyone who can reach it is "
-                       "an admin.", host)
     if enabled and not context.store.list_tokens():
-        logger.warning("API auth is on but no token exists yet; create an admin token with "
-                       "`mlpilot token create --role admin`.")
+        logger.warning("API auth is on but no token exists yet; create one with "
+                       "`mlpilot token create NAME --role admin`.")
     app = create_app(context, auth=enabled, max_json_bytes=max_json_bytes,
                      max_artifact_bytes=max_artifact_bytes)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -79,17 +79,22 @@ def cell(value: Any, style: str = "") -> Text:
     if isinstance(value, Text):
         return value
     if isinstance(value, datetime):
-        return Text(fmt_time(value), style=style)
+        return Text(fmt_time(value, seconds=False), style=style)
     if isinstance(value, float):
         return Text(fmt_number(value), style=style)
     return Text(str(value), style=style)
 
 
-def fmt_time(value: datetime | None) -> str:
-    """``2024-05-01 12:03:04`` in UTC (the store's clock), or a dash."""
+def fmt_time(value: datetime | None, *, seconds: bool = True) -> str:
+    """``2024-05-01 12:03:04`` in UTC (the store's clock), or a dash.
+
+    Args:
+        value: an aware datetime, or None.
+        seconds: False drops the seconds (table cells, where width is scarce).
+    """
     if value is None:
         return NONE
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def fmt_number(value: float | int | None) -> str:
@@ -107,7 +112,11 @@ def fmt_delta(value: float | None) -> Text:
         return Text(NONE, style="dim")
     if value == 0:
         return Text("0", style="dim")
-    return Text(f"{value:+.4g}", style="green" if value > 0 else "red")
+    if 1e-4 <= abs(value) < 1e4:
+        text = f"{value:+.4f}".rstrip("0").rstrip(".")
+    else:
+        text = f"{value:+.4g}"
+    return Text(text, style="green" if value > 0 else "red")
 
 
 def fmt_metrics(metrics: Mapping[str, float], limit: int = 4) -> str:
@@ -145,11 +154,23 @@ def fmt_size(size: int | None) -> str:
     return f"{size} B"  # unreachable; keeps type checkers content
 
 
-def new_table(*columns: str, title: str | None = None) -> Table:
-    """A table whose columns fold long values instead of cutting them off."""
+def new_table(*columns: str, title: str | None = None, no_wrap: Iterable[str] = ()) -> Table:
+    """A table whose columns fold long values instead of cutting them off.
+
+    Args:
+        columns: the header of each column.
+        title: shown above the table, left-aligned.
+        no_wrap: headers of narrow, fixed-shape columns (versions, statuses, short
+            ids) that keep their width when the terminal is narrow. Keep this to a few
+            narrow columns: Rich squeezes the others to make room.
+    """
+    keep = set(no_wrap)
     table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
     for name in columns:
-        table.add_column(name, overflow="fold")
+        if name in keep:
+            table.add_column(name, no_wrap=True)
+        else:
+            table.add_column(name, overflow="fold")
     return table
 
 

@@ -23,7 +23,8 @@ def datasets(
         empty(f"No dataset snapshots named {name!r}." if name else
               "No datasets have been registered yet.")
         return
-    table = new_table("id", "name", "rows", "columns", "digest", "created")
+    table = new_table("id", "name", "rows", "columns", "digest", "created",
+                      no_wrap=["rows", "columns"])
     for d in found:
         table.add_row(cell(d.id, "cyan"), cell(d.name, "bold"), cell(f"{d.num_rows:,}"),
                       cell(d.num_columns), cell(short_digest(d.digest)), cell(d.created_at))

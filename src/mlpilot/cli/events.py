@@ -41,7 +41,8 @@ def events(
     if not found:
         empty("No events match." if target or action else "The audit log is empty.")
         return
-    table = new_table("time", "actor", "action", "target", "reason", "details")
+    table = new_table("time", "actor", "action", "target", "reason", "details",
+                      no_wrap=["action"])
     for e in found:
         table.add_row(cell(e.time), cell(e.actor), cell(e.action, "cyan"),
                       cell(e.target), cell(e.reason),

@@ -46,7 +46,8 @@ def models(
               "No models are registered yet. Register one with mlpilot.register(...) "
               "or run `mlpilot demo`.")
         return
-    table = new_table("name", "production", "aliases", "latest", "updated")
+    table = new_table("name", "production", "aliases", "latest", "updated",
+                      no_wrap=["production", "latest"])
     for m in found:
         table.add_row(cell(m.name, "bold"), cell(m.aliases.get("production")),
                       cell(fmt_aliases(m.aliases)), cell(m.latest_version), cell(m.updated_at))
@@ -56,7 +57,7 @@ def models(
 def version_table(versions: Sequence[ModelVersion], title: str | None = None) -> Any:
     """The table ``versions`` and ``show MODEL`` print."""
     table = new_table("version", "status", "format", "aliases", "metrics", "run", "created",
-                      title=title)
+                      title=title, no_wrap=["version", "status", "run"])
     for v in versions:
         status_style = "dim" if v.status == VersionStatus.ARCHIVED else "green"
         table.add_row(cell(v.version, "bold"), cell(v.status.value, status_style),

@@ -8,13 +8,17 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from mlpilot.cli._context import open_context
 from mlpilot.cli._output import NONE, cell, empty, new_table, out, print_json
 from mlpilot.core.entities import Run, RunStatus
 
-MAX_METRIC_COLUMNS = 4
-MAX_PARAM_COLUMNS = 3
+SHORT_ID = 8
+"""Run ids are shown by their first 8 hex digits; ``show`` accepts any unique prefix."""
+
+# (console width below which it applies, metric columns, param columns)
+_KEY_COLUMNS = ((100, 2, 1), (140, 3, 2), (10**6, 4, 3))
 
 _STATUS_STYLE = {RunStatus.FINISHED: "green", RunStatus.RUNNING: "yellow",
                  RunStatus.FAILED: "red", RunStatus.KILLED: "red"}
@@ -34,12 +38,20 @@ def fmt_duration(start: datetime, end: datetime | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def key_columns(runs: Sequence[Run], order_by: Sequence[str]) -> tuple[list[str], list[str]]:
+def key_columns(
+    runs: Sequence[Run], order_by: Sequence[str], width: int = 120
+) -> tuple[list[str], list[str]]:
     """Pick the metric and param keys worth a column: ordered-by keys, then the most common.
+
+    Args:
+        runs: the runs to show.
+        order_by: the ``--order-by`` items; their keys come first.
+        width: the console width; wider consoles get more key columns.
 
     Returns:
         ``(metric_keys, param_keys)``.
     """
+    max_metrics, max_params = next((m, p) for limit, m, p in _KEY_COLUMNS if width < limit)
     wanted: dict[str, list[str]] = {"metrics": [], "params": []}
     for item in order_by:
         parts = item.strip().rsplit(None, 1)
@@ -54,10 +66,11 @@ def key_columns(runs: Sequence[Run], order_by: Sequence[str]) -> tuple[list[str]
     metrics = wanted["metrics"] + [k for k, _ in sorted(metric_counts.items(),
                                                         key=lambda kv: (-kv[1], kv[0]))
                                    if k not in wanted["metrics"]]
+    metrics = metrics[:max_metrics]
     params = wanted["params"] + [k for k, _ in sorted(param_counts.items(),
                                                       key=lambda kv: (-kv[1], kv[0]))
-                                 if k not in wanted["params"]]
-    return metrics[:MAX_METRIC_COLUMNS], params[:MAX_PARAM_COLUMNS]
+                                 if k not in wanted["params"] and k not in metrics]
+    return metrics, params[:max_params]
 
 
 def runs(
@@ -88,21 +101,34 @@ def runs(
     if not found:
         empty("No runs match." if filter or model else "No runs have been logged yet.")
         return
-    metric_keys, param_keys = key_columns(found, order)
-    table = new_table("run id", "name", "model", "status", "started", "duration",
-                      *(f"metrics.{k}" for k in metric_keys),
-                      *(f"params.{k}" for k in param_keys))
+    console = out()
+    metric_keys, param_keys = key_columns(found, order, console.width)
+    models = {r.model for r in found}
+    by_model = len(models) > 1  # one model for all: say it in the title, save a column
+    title = None if by_model else f"Runs of {next(iter(models))}" if None not in models else None
+    columns = ["run", "name", *(["model"] if by_model else []), "status", "started", "duration",
+               *metric_keys, *param_keys]
+    table = new_table(*columns, title=title, no_wrap=["run", "status", "duration"])
     for r in found:
         table.add_row(
-            cell(r.id, "cyan"), cell(r.name), cell(r.model),
+            cell(r.id[:SHORT_ID], "cyan"), cell(r.name), *([cell(r.model)] if by_model else []),
             cell(r.status.value, _STATUS_STYLE.get(r.status, "")), cell(r.start_time),
             cell(fmt_duration(r.start_time, r.end_time)),
             *(cell(r.metrics.get(k)) for k in metric_keys),
             *(cell(r.params.get(k)) for k in param_keys),
         )
-    out().print(table)
+    notes = []
+    if metric_keys:
+        notes.append(f"metrics: {', '.join(metric_keys)}")
+    if param_keys:
+        notes.append(f"params: {', '.join(param_keys)}")
+    notes.append("`mlpilot show RUN` for everything")
+    table.caption = Text(" · ".join(notes), style="dim")
+    table.caption_justify = "left"
+    console.print(table)
     if len(found) == max_results:
-        out().print(f"[dim]Showing the first {max_results}; raise --max to see more.[/]")
+        console.print(Text(f"Showing the first {max_results}; raise --max to see more.",
+                         style="dim"))
 
 
 def register(app: typer.Typer) -> None:

@@ -27,11 +27,12 @@ from mlpilot.cli._output import (
 from mlpilot.cli.registry import version_table
 from mlpilot.cli.runs import fmt_duration
 from mlpilot.core.entities import Dataset, Model, ModelVersion, Run
-from mlpilot.core.errors import NotFound
+from mlpilot.core.errors import InvalidArgument, NotFound
 from mlpilot.sdk._compare import compare_versions
 from mlpilot.store import Store
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+RUN_ID_PREFIX = re.compile(r"^[0-9a-f]{6,31}$")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of panels.")]
 
@@ -159,24 +160,43 @@ def _run_view(run: Run) -> list[RenderableType]:
     return views
 
 
+def _find_run(store: Store, ref: str) -> Run | None:
+    """The run ``ref`` names (a full id or a unique prefix of 6+ hex digits), if any.
+
+    Raises:
+        InvalidArgument: if a prefix matches several runs.
+    """
+    if RUN_ID.match(ref):
+        try:
+            return store.get_run(ref)
+        except NotFound:
+            return None
+    if not RUN_ID_PREFIX.match(ref):
+        return None
+    # the prefix is validated hex, so it cannot break out of the quoted filter value
+    matches = store.search_runs(f"run_id LIKE '{ref}%'", max_results=5)
+    if len(matches) > 1:
+        shown = ", ".join(r.id for r in matches)
+        raise InvalidArgument(f"Run id prefix {ref!r} is ambiguous: it matches {shown}"
+                              f"{' and more' if len(matches) == 5 else ''}. Give more digits.")
+    return matches[0] if matches else None
+
+
 def show(
     ref: Annotated[str, typer.Argument(
-        help="A model ('name'), a version ('name/3', 'name@production') or a run id.")],
+        help="A model ('name'), a version ('name/3', 'name@production') or a run id "
+             "(or its first 6+ hex digits).")],
     as_json: JsonOption = False,
 ) -> None:
     """Show a model, a version or a run in detail."""
     store = open_context().store
-    if RUN_ID.match(ref):
-        try:
-            run = store.get_run(ref)
-        except NotFound:
-            run = None
-        if run is not None:
-            if as_json:
-                print_json({"kind": "run", "run": run})
-            else:
-                print_views(_run_view(run))
-            return
+    run = _find_run(store, ref)
+    if run is not None:
+        if as_json:
+            print_json({"kind": "run", "run": run})
+        else:
+            print_views(_run_view(run))
+        return
     if "/" in ref or "@" in ref:
         mv = store.resolve(ref)
         run = store.get_run(mv.run_id) if mv.run_id else None
@@ -189,8 +209,9 @@ def show(
     try:
         model = store.get_model(ref)
     except NotFound:
-        if RUN_ID.match(ref):
-            raise NotFound(f"{ref!r} is neither a run id nor a model name.") from None
+        if RUN_ID.match(ref) or RUN_ID_PREFIX.match(ref):
+            raise NotFound(f"{ref!r} is neither a run id (or unique prefix of one) nor a "
+                           "model name. List runs with `mlpilot runs`.") from None
         raise
     if as_json:
         print_json({"kind": "model", "model": model, "versions": store.list_versions(ref)})

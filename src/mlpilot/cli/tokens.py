@@ -50,7 +50,8 @@ def list_(as_json: JsonOption = False) -> None:
     if not tokens:
         empty("No API tokens yet. Create one with `mlpilot token create NAME --role ROLE`.")
         return
-    table = new_table("id", "name", "role", "created", "by", "state")
+    table = new_table("id", "name", "role", "created", "by", "state",
+                      no_wrap=["role", "state"])
     for t in tokens:
         state = cell("revoked", "red") if t.revoked else cell("active", "green")
         table.add_row(cell(t.id, "cyan"), cell(t.name, "bold"), cell(t.role.value),

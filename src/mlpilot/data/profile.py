@@ -34,7 +34,7 @@ import math
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ NUMERIC_KINDS = frozenset({"integer", "float", "datetime"})
 
 _NAT = np.iinfo(np.int64).min
 _PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}  # pandas' datetime units
+_PARALLEL_MIN_ROWS = 20_000  # below this a thread pool costs more than it saves
 _EXACT_INT = 2**53  # beyond this an int64 no longer round-trips through float64
 
 
@@ -64,7 +65,8 @@ def compute_profile(
 ) -> dict[str, Any]:
     """Profile every column of a frame (see the module docstring for the shape).
 
-    Columns are profiled in parallel threads: sorting and counting release the GIL.
+    Columns of frames with 20,000 rows or more are profiled in parallel threads:
+    sorting and counting release the GIL. Cost: one sort per numeric column.
 
     Args:
         df: the frame; column names must be unique strings.
@@ -97,15 +99,17 @@ def compute_profile(
         _check_int("max_workers", max_workers, 1)
     names = check_column_names(df)
 
-    def profile_one(name: str) -> dict[str, Any]:
-        return _profile_column(df[name], quantiles, bins, max_categories)
+    columns = [df[name] for name in names]  # taken here: threads only read their own
+
+    def profile_one(series: pd.Series) -> dict[str, Any]:
+        return _profile_column(series, quantiles, bins, max_categories)
 
     workers = min(max_workers or os.cpu_count() or 1, max(len(names), 1))
-    if workers > 1:
+    if workers > 1 and len(df) >= _PARALLEL_MIN_ROWS:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlpilot-profile") as pool:
-            results = list(pool.map(profile_one, names))
+            results = list(pool.map(profile_one, columns))
     else:
-        results = [profile_one(name) for name in names]
+        results = [profile_one(series) for series in columns]
     return {
         "version": PROFILE_VERSION,
         "num_rows": len(df),
@@ -135,12 +139,10 @@ def _profile_column(
         "null_rate": null_count / rows if rows else 0.0,
     }
     if kind in CATEGORICAL_KINDS:
-        keys, counts = _category_counts(series)
-        out["distinct_count"] = len(keys)
-        out["frequencies"] = dict(
-            zip(keys[:max_categories], counts[:max_categories].tolist(), strict=True)
-        )
-        out["other_count"] = int(counts[max_categories:].sum())
+        keys, counts, distinct, other = _category_counts(series, max_categories)
+        out["distinct_count"] = distinct
+        out["frequencies"] = dict(zip(keys, counts, strict=True))
+        out["other_count"] = other
     elif kind == "datetime":
         ticks, unit, tz = _datetime_ticks(series)
         seconds = ticks / _PER_SECOND[unit]
@@ -167,7 +169,10 @@ def _sorted_numeric(series: pd.Series, kind: str) -> tuple[np.ndarray, int, int]
     """Sorted finite values (native ints stay ints), NaN count and ±inf count."""
     if kind == "integer":
         return np.sort(_integer_values(series)), 0, 0
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if series.dtype == np.float64:
+        values = series.to_numpy()  # a view: NaN already marks missing
+    else:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     ordered = np.sort(values)  # NaN sorts last; -inf first, +inf just before NaN
     end = int(np.searchsorted(ordered, np.nan, side="left"))
     low = int(np.searchsorted(ordered[:end], -np.inf, side="right"))
@@ -194,8 +199,14 @@ def _datetime_ticks(series: pd.Series) -> tuple[np.ndarray, str, Any]:
     if not (isinstance(series.dtype, pd.DatetimeTZDtype) or series.dtype.kind == "M"):
         try:
             series = pd.to_datetime(series)
-        except (ValueError, TypeError):  # mixed time zones
-            series = pd.to_datetime(series, utc=True)
+        except (ValueError, TypeError):  # mixed time zones: compare as UTC instants
+            try:
+                series = pd.to_datetime(series, utc=True)
+            except (ValueError, TypeError) as exc:
+                raise InvalidArgument(
+                    f"Column {series.name!r} holds dates that do not convert to timestamps "
+                    f"({exc}). Convert it with pandas.to_datetime(...) first."
+                ) from exc
     tz = getattr(series.dtype, "tz", None)
     if tz is not None:
         series = series.dt.tz_convert(None)
@@ -333,33 +344,78 @@ def categorical_counts(series: pd.Series) -> dict[str, int]:
     Returns:
         ``{key: count}``, most frequent first, ties ordered by key.
     """
-    keys, counts = _category_counts(series)
-    return dict(zip(keys, counts.tolist(), strict=True))
+    keys, counts, _, _ = _category_counts(series)
+    return dict(zip(keys, counts, strict=True))
 
 
-def _category_counts(series: pd.Series) -> tuple[list[str], np.ndarray]:
-    """Keys and counts of non-missing values, most frequent first, ties by key."""
-    if ptypes.is_object_dtype(series.dtype):
+class _Counts(NamedTuple):
+    """Top values of a column, most frequent first, and what the top leaves out."""
+
+    keys: list[str]
+    counts: list[int]
+    distinct: int
+    other: int
+
+
+def _category_counts(series: pd.Series, top: int | None = None) -> _Counts:
+    """The ``top`` most frequent values (all if ``None``), with distinct and other counts."""
+    values = _arrow_strings(series)
+    if values is not None:  # strings: count and rank in Arrow, no Python objects
+        counted = pc.value_counts(values)  # counts null too: drop it from the result
+        present = pc.is_valid(counted.field("values"))
+        return _rank(
+            counted.field("values").filter(present), counted.field("counts").filter(present), top
+        )
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories))
+        labels: Any = series.cat.categories
+    else:
         try:
-            counted = series.value_counts(dropna=True, sort=False)
+            counted_pd = series.value_counts(dropna=True, sort=False)
         except TypeError:  # unhashable values (lists, dicts): count their text
-            counted = series.map(str, na_action="ignore").value_counts(dropna=True, sort=False)
-    else:
-        counted = series.value_counts(dropna=True, sort=False)
-    counts = counted.to_numpy(dtype=np.int64)
-    index = counted.index[counts > 0]
-    counts = counts[counts > 0]
-    if ptypes.is_string_dtype(index.dtype) and not ptypes.is_object_dtype(index.dtype):
-        keys = index.to_numpy(dtype=object)
-    else:
-        keys = np.array([category_key(v) for v in index], dtype=object)
+            counted_pd = series.map(str, na_action="ignore").value_counts(dropna=True, sort=False)
+        counts, labels = counted_pd.to_numpy(dtype=np.int64), counted_pd.index
+    seen = counts > 0
+    counts = counts[seen]
+    text = _arrow_strings(pd.Series(labels, copy=False))
+    if text is not None:  # string labels are unique and their own keys
+        return _rank(text.filter(pa.array(seen)), pa.array(counts, pa.int64()), top)
+    keys = np.array([category_key(v) for v in labels], dtype=object)[seen]
     if keys.size and not pd.Index(keys).is_unique:  # e.g. 1 and "1" in one object column
         merged = pd.Series(counts).groupby(keys, sort=False).sum()
         keys, counts = merged.index.to_numpy(dtype=object), merged.to_numpy(dtype=np.int64)
-    table = pa.table({"n": pa.array(counts, pa.int64()), "k": pa.array(keys, pa.large_string())})
-    order = pc.sort_indices(table, sort_keys=[("n", "descending"), ("k", "ascending")])
-    order = order.to_numpy()
-    return keys[order].tolist(), counts[order]
+    return _rank(pa.array(keys, pa.large_string()), pa.array(counts, pa.int64()), top)
+
+
+def _arrow_strings(series: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The column as an Arrow string array, when all its values are strings."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.StringDtype) or (
+        isinstance(dtype, pd.ArrowDtype)
+        and (
+            pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+        )
+    ):
+        return pa.array(series)
+    if ptypes.is_object_dtype(dtype) and ptypes.infer_dtype(series, skipna=True) == "string":
+        return pa.array(series, from_pandas=True, type=pa.large_string())
+    return None
+
+
+def _rank(keys: pa.Array, counts: pa.Array, top: int | None) -> _Counts:
+    """Order by count descending then key ascending; keep the first ``top``."""
+    table = pa.table({"n": counts, "k": keys})
+    sort_keys = [("n", "descending"), ("k", "ascending")]
+    if top is not None and top < len(table):
+        # Keys are unique, so the order is total and the selection deterministic.
+        picked = table.take(pc.select_k_unstable(table, k=top, sort_keys=sort_keys))
+    else:
+        picked = table
+    picked = picked.take(pc.sort_indices(picked, sort_keys=sort_keys))
+    kept = picked.column("n").to_pylist()
+    total = pc.sum(table.column("n")).as_py() or 0
+    return _Counts(picked.column("k").to_pylist(), kept, len(table), total - sum(kept))
 
 
 # --- helpers for drift detectors -----------------------------------------------------

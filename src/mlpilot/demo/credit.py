@@ -44,6 +44,10 @@ def make_credit_data(n: int = 6000, *, seed: int = 0) -> pd.DataFrame:
         + 0.35 * (purpose == "business")
         - 0.25 * (home == "own")
         + 0.01 * np.maximum(0, 30 - age)
+        # threshold effects and an interaction: what trees find and a linear model misses
+        + 2.2 * (debt_ratio > 0.5)
+        + 1.6 * ((late_payments >= 2) & (income < np.median(income)))
+        - 1.5 * ((age > 50) & (home == "own"))
     )
     default = rng.random(n) < 1 / (1 + np.exp(-logit))
     return pd.DataFrame({

@@ -45,14 +45,15 @@ class Candidate:
 def _candidates() -> list[Candidate]:
     logistic = LogisticRegression(C=0.5, max_iter=500)
     boosting = HistGradientBoostingClassifier(
-        learning_rate=0.08, max_iter=150, max_leaf_nodes=15, early_stopping=True,
-        validation_fraction=0.15, n_iter_no_change=15, random_state=0,
+        learning_rate=0.05, max_iter=400, max_leaf_nodes=4, min_samples_leaf=80,
+        l2_regularization=1.0, early_stopping=True, validation_fraction=0.15,
+        n_iter_no_change=20, random_state=0,
     )
     return [
         Candidate("logistic-baseline", logistic, {"family": "logistic", "C": 0.5}),
         Candidate("gradient-boosting", boosting,
-                  {"family": "hist_gradient_boosting", "learning_rate": 0.08, "max_iter": 150,
-                   "max_leaf_nodes": 15}),
+                  {"family": "hist_gradient_boosting", "learning_rate": 0.05, "max_iter": 400,
+                   "max_leaf_nodes": 4, "min_samples_leaf": 80, "l2_regularization": 1.0}),
     ]
 
 

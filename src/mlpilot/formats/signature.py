@@ -22,22 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from mlpilot.core.errors import InvalidArgument, SchemaMismatch
+from mlpilot.data.schema import LOGICAL_DTYPES, logical_dtype
 
-LOGICAL_DTYPES = ("integer", "float", "boolean", "string", "category", "datetime")
-
-_INFERRED = {
-    "boolean": "boolean",
-    "integer": "integer",
-    "floating": "float",
-    "mixed-integer-float": "float",
-    "decimal": "float",
-    "datetime64": "datetime",
-    "datetime": "datetime",
-    "date": "datetime",
-}
+__all__ = ["LOGICAL_DTYPES", "infer_signature", "logical_dtype", "validate_frame"]
 
 #: declared dtype -> actual dtypes accepted for it
 _COMPATIBLE = {
@@ -48,30 +37,6 @@ _COMPATIBLE = {
     "category": {"category", "string"},
     "datetime": {"datetime"},
 }
-
-
-def logical_dtype(series: pd.Series) -> str:
-    """Map a pandas Series to its logical dtype.
-
-    Returns:
-        One of ``"integer"``, ``"float"``, ``"boolean"``, ``"string"``,
-        ``"category"``, ``"datetime"``. Object columns are classified by their
-        non-null values; anything not numeric, boolean or temporal is ``"string"``.
-    """
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "category"
-    if ptypes.is_bool_dtype(dtype):
-        return "boolean"
-    if ptypes.is_integer_dtype(dtype):
-        return "integer"
-    if ptypes.is_float_dtype(dtype):
-        return "float"
-    if ptypes.is_datetime64_any_dtype(dtype):
-        return "datetime"
-    if ptypes.is_string_dtype(dtype) or ptypes.is_object_dtype(dtype):
-        return _INFERRED.get(ptypes.infer_dtype(series, skipna=True), "string")
-    return "string"
 
 
 def _check_frame(X: object) -> pd.DataFrame:

@@ -24,7 +24,8 @@ class Context:
         if settings.store_url.startswith("sqlite") or "://" not in settings.artifact_url:
             settings.ensure_home()
         store = Store.open(settings.store_url, actor=settings.actor)
-        return cls(settings=settings, store=store, artifacts=get_artifact_store(settings.artifact_url))
+        artifacts = get_artifact_store(settings.artifact_url)
+        return cls(settings=settings, store=store, artifacts=artifacts)
 
 
 _lock = threading.Lock()

@@ -17,10 +17,10 @@ import pandas as pd
 
 from mlpilot.core.entities import Dataset, MetricValue, Run, RunArtifact, RunStatus
 from mlpilot.core.errors import InvalidArgument
-from mlpilot.store.artifacts import safe_relative_name
 from mlpilot.sdk._context import Context, get_context
 from mlpilot.sdk._datasets import snapshot_dataset
 from mlpilot.sdk._environment import code_version, environment
+from mlpilot.store.artifacts import safe_relative_name
 
 FLUSH_POINTS = 5000
 FLUSH_SECONDS = 1.0

@@ -44,7 +44,8 @@ def create_version(name: ModelName, body: VersionCreate, caller: CallerDep) -> M
     size = caller.artifacts.size(body.artifact_digest)
     return caller.store.create_version(
         name, format=body.format, artifact_digest=body.artifact_digest, artifact_size=size,
-        signature=body.signature, run_id=body.run_id, dataset_id=body.dataset_id,
+        signature=body.signature.model_dump(exclude_unset=True) if body.signature else None,
+        run_id=body.run_id, dataset_id=body.dataset_id,
         parent_version=body.parent_version, metrics=body.metrics, tags=body.tags,
         description=body.description, reason=body.reason,
     )

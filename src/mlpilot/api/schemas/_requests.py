@@ -36,10 +36,24 @@ class ModelUpdate(_In):
     tags: dict[str, str] | None = Field(None, description="Merged into the existing tags.")
 
 
+class SignatureColumn(_In):
+    model_config = ConfigDict(extra="allow")
+    name: Annotated[str, Field(min_length=1, max_length=250)]
+    dtype: Annotated[str, Field(min_length=1, max_length=32, examples=["integer"])]
+
+
+class Signature(_In):
+    """What ``mlpilot.formats.infer_signature`` returns: ``inputs`` columns, ``outputs``."""
+
+    model_config = ConfigDict(extra="allow")
+    inputs: list[SignatureColumn]
+    outputs: dict[str, Any] | None = None
+
+
 class VersionCreate(_In):
     format: Label = Field(examples=["sklearn"])
     artifact_digest: str = Field(description="A digest returned by POST /api/v1/artifacts.")
-    signature: dict[str, Any] | None = None
+    signature: Signature | None = None
     run_id: Name | None = None
     dataset_id: Name | None = None
     parent_version: VersionNumber | None = None

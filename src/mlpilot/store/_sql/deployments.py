@@ -56,7 +56,8 @@ class DeploymentMixin(RegistryMixin):
         total = sum(r.weight for r in routes)
         if any(r.weight < 0 for r in routes) or abs(total - 1.0) > 1e-6:
             raise InvalidArgument(
-                f"Route weights must be non-negative and sum to 1. Got {[r.weight for r in routes]}."
+                "Route weights must be non-negative and sum to 1. "
+                f"Got {[r.weight for r in routes]}."
             )
         with self._write() as s:
             m = self._model_row(s, model)

@@ -124,7 +124,8 @@ def build_search(
         i += 3
         if i < len(tokens):
             if tokens[i][0] != "and":
-                raise InvalidArgument(f"Run-filter clauses are joined by AND. Got {tokens[i][1]!r}.")
+                raise InvalidArgument(
+                    f"Run-filter clauses are joined by AND. Got {tokens[i][1]!r}.")
             i += 1
     if conditions:
         stmt = stmt.where(and_(*conditions))

@@ -82,7 +82,9 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("created_by", sa.String(128), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_model_versions"),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], name="fk_model_versions_model_id_models"),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["models.id"], name="fk_model_versions_model_id_models"
+        ),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_model_versions_run_id_runs"),
         sa.ForeignKeyConstraint(
             ["dataset_id"], ["datasets.id"], name="fk_model_versions_dataset_id_datasets"
