@@ -80,3 +80,30 @@ def client(make_client: ClientFactory) -> TestClient:
 def role_secrets(ctx: Context) -> dict[str, str]:
     """One token secret per role, named after the role."""
     return {role: ctx.store.create_token(role, role)[1] for role in ("viewer", "editor", "admin")}
+
+
+def _expect_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["code"] == code and body["message"] and isinstance(body["details"], dict)
+    return body
+
+
+def _register(client: TestClient, model: str = "credit-risk", n: int = 1) -> None:
+    digest = client.post("/api/v1/artifacts", content=b"weights").json()["digest"]
+    for _ in range(n):
+        response = client.post(f"/api/v1/models/{model}/versions",
+                               json={"format": "sklearn", "artifact_digest": digest})
+        assert response.status_code == 201, response.text
+
+
+@pytest.fixture
+def expect_error() -> Callable[[Any, int, str], dict[str, Any]]:
+    """``expect_error(response, status, code)``: assert the JSON error shape, return the body."""
+    return _expect_error
+
+
+@pytest.fixture
+def register() -> Callable[..., None]:
+    """``register(client, model="credit-risk", n=1)``: upload an artifact, register n versions."""
+    return _register

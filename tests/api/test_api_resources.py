@@ -34,6 +34,10 @@ def test_run_lifecycle_rules(client: Any) -> None:
     conflict = client.post(f"{url}/log-batch", json={"params": {"lr": 0.2}})
     assert conflict.status_code == 409 and "immutable" in conflict.json()["message"]
     assert [p["value"] for p in client.get(f"{url}/metrics/val/loss").json()] == [1.0]
+    far = client.post(f"{url}/log-batch", json={"metrics": [
+        {"key": "auc", "value": 1, "timestamp_ms": 2**62}]})
+    assert far.status_code == 422 and far.json()["details"]["errors"][0]["loc"] == [
+        "body", "metrics", 0, "timestamp_ms"]
     bad_key = client.post(f"{url}/log-batch", json={"metrics": [{"key": "../x", "value": 1}]})
     assert bad_key.status_code == 400
     assert client.post(f"{url}/end", json={"status": "running"}).status_code == 422

@@ -4,7 +4,7 @@
 * request validation → 422 naming each field (``loc``) and the problem, except
   a body that is not JSON at all → 400 ``invalid_json``;
 * Starlette HTTP errors (unknown route, wrong method, body too large) → their status;
-* anything else → 500 with a generic message; the traceback goes to the log only.
+* anything else → 500 with a generic message; the traceback goes to the server log only.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    # The server logs the traceback (Starlette re-raises after this response is sent).
+    logger.error("Unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
     return error_response(
         500, "internal",
         "The server hit an unexpected error; nothing about it is in this response. "

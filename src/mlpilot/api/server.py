@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
 from mlpilot.api.app import create_app
 from mlpilot.api.middleware import DEFAULT_MAX_ARTIFACT_BYTES, DEFAULT_MAX_JSON_BYTES
 from mlpilot.core.errors import InvalidArgument
+from mlpilot.core.network import is_loopback
 from mlpilot.sdk._context import Context
 
 logger = logging.getLogger("mlpilot.api")
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (also bracketed or IPv4-mapped)."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False  # another host name: it may resolve to anything
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
 
 
 def auth_default(host: str) -> bool:

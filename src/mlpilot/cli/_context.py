@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from mlpilot.core.settings import Settings
-from mlpilot.sdk._context import Context, set_context
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlpilot.sdk._context import Context
 
 
 def open_context() -> Context:
@@ -17,6 +19,11 @@ def open_context() -> Context:
             ``mlpilot db upgrade``.
         InvalidArgument: if the store or artifact URL is malformed.
     """
+    # Imported here: SQLAlchemy and Alembic take most of a second to load, and
+    # `mlpilot --help` or a usage error should not wait for them.
+    from mlpilot.core.settings import Settings
+    from mlpilot.sdk._context import Context, set_context
+
     context = Context.from_settings(Settings.from_env())
     set_context(context)
     return context

@@ -5,26 +5,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from alembic.util import CommandError
+from rich.console import Console
 from rich.text import Text
-from sqlalchemy import Engine
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 
 from mlpilot.cli._output import err, key_values, out, print_json
 from mlpilot.core.errors import StoreUnavailable
 from mlpilot.core.settings import Settings
-from mlpilot.store import migrate
-from mlpilot.store._sql.engine import make_engines
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+# SQLAlchemy, Alembic and the migrations are imported inside the functions: they
+# take most of a second to load, which `mlpilot --help` should not pay.
 
 db_app = typer.Typer(help="Inspect and migrate the metadata store schema.", no_args_is_help=True)
 
 
 def _display_url(url: str) -> str:
     """The store URL with any password masked."""
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # malformed: make_engines reports it properly
@@ -33,6 +36,8 @@ def _display_url(url: str) -> str:
 
 def _sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL, or None for other (or in-memory) stores."""
+    from sqlalchemy.engine import make_url
+
     try:
         parsed = make_url(url)
     except Exception:
@@ -50,6 +55,10 @@ def _engines(url: str) -> Iterator[tuple[Engine, Engine]]:
         StoreUnavailable: if the database cannot be reached or the migration fails.
         InvalidArgument: if the URL is malformed.
     """
+    from sqlalchemy import exc as sa_exc
+
+    from mlpilot.store._sql.engine import make_engines
+
     read, write = make_engines(url)
     try:
         yield read, write
@@ -65,6 +74,10 @@ def _engines(url: str) -> Iterator[tuple[Engine, Engine]]:
 
 def _migrate(url: str, what: str) -> tuple[str | None, str | None]:
     """Bring the schema at ``url`` to head behind a spinner; return (before, after)."""
+    from alembic.util import CommandError
+
+    from mlpilot.store import migrate
+
     with _engines(url) as (read, write):
         before = migrate.current_revision(read)
         if before == migrate.head_revision():
@@ -110,15 +123,17 @@ def init() -> None:
 @db_app.command("upgrade")
 def upgrade() -> None:
     """Migrate the metadata store to the newest schema this mlpilot knows."""
+    from mlpilot.store import migrate
+
     url = Settings.from_env().store_url
     before, after = _migrate(url, "Migrating")
     head = migrate.head_revision()
     if before == after:
         out().print(f"The metadata store is already at the head revision ({head}); "
-                    "nothing to do.")
+                    "nothing to do.", markup=False)
         return
     out().print(f"Upgraded the metadata store at {_display_url(url)}: "
-                f"{before or '(empty)'} → {after}.")
+                f"{before or '(empty)'} → {after}.", markup=False)
 
 
 @db_app.command("current")
@@ -126,6 +141,8 @@ def current(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Show the schema revision of the metadata store and whether it is up to date."""
+    from mlpilot.store import migrate
+
     url = Settings.from_env().store_url
     head = migrate.head_revision()
     sqlite_file = _sqlite_file(url)
@@ -139,7 +156,7 @@ def current(
     if as_json:
         print_json(report)
         return
-    console = out()
+    console = Console(highlight=False, markup=False, soft_wrap=True)
     if revision is None:
         console.print(f"The metadata store at {report['store_url']} is empty (head is {head}). "
                       "Run `mlpilot init` to create it.")

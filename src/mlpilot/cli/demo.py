@@ -6,7 +6,6 @@ import typer
 
 from mlpilot.cli._context import open_context
 from mlpilot.cli._output import fail, out
-from mlpilot.sdk._context import get_context
 
 
 def demo() -> None:
@@ -15,6 +14,8 @@ def demo() -> None:
         from mlpilot.demo import run_demo
     except ImportError as exc:
         raise fail(f"The demo is not available in this installation ({exc}).") from exc
+    from mlpilot.sdk._context import get_context
+
     open_context()  # the demo acts on the stores --home / MLPILOT_* name
     run_demo(get_context(), out())
 

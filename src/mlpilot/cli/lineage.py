@@ -77,6 +77,7 @@ def lineage_tree(lin: Lineage) -> Tree:
 
 def lineage(
     ref: Annotated[str, typer.Argument(
+        metavar="REF",
         help="A version: 'name/3', 'name@canary', or 'name' for its production version.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree.")] = False,
 ) -> None:

@@ -14,7 +14,19 @@ from typing import Annotated
 import typer
 
 from mlpilot import __version__
-from mlpilot.cli import datasets, db, demo, events, lineage, registry, runs, server, show, tokens
+from mlpilot.cli import (
+    compare,
+    datasets,
+    db,
+    demo,
+    events,
+    lineage,
+    registry,
+    runs,
+    server,
+    show,
+    tokens,
+)
 from mlpilot.cli._output import MlpilotGroup
 
 app = typer.Typer(
@@ -50,7 +62,8 @@ def _root(
         os.environ["MLPILOT_HOME"] = str(home.expanduser().absolute())
 
 
-for module in (db, registry, runs, show, lineage, datasets, events, tokens, server, demo):
+for module in (db, registry, runs, show, compare, lineage, datasets, events, tokens, server,
+               demo):
     module.register(app)
 
 

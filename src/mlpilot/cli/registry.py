@@ -19,7 +19,6 @@ from mlpilot.cli._output import (
     print_json,
 )
 from mlpilot.core.entities import ModelVersion, VersionStatus
-from mlpilot.store import ANY
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ReasonOption = Annotated[
@@ -68,7 +67,7 @@ def version_table(versions: Sequence[ModelVersion], title: str | None = None) ->
 
 
 def versions(
-    model: Annotated[str, typer.Argument(help="The model name.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model name.")],
     as_json: JsonOption = False,
 ) -> None:
     """List every version of MODEL, oldest first."""
@@ -84,6 +83,8 @@ def versions(
 
 def _parse_expect(value: str | None) -> Any:
     """``--expect`` as the store wants it: ANY when absent, None for 'none', else an int."""
+    from mlpilot.store import ANY
+
     if value is None:
         return ANY
     if value.strip().lower() == "none":
@@ -102,9 +103,11 @@ def _parse_expect(value: str | None) -> Any:
 
 @alias_app.command("set")
 def alias_set(
-    model: Annotated[str, typer.Argument(help="The model name.")],
-    alias: Annotated[str, typer.Argument(help="The alias, e.g. production or canary.")],
-    version: Annotated[int, typer.Argument(help="The version the alias should point at.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model name.")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS",
+                                         help="The alias, e.g. production or canary.")],
+    version: Annotated[int, typer.Argument(metavar="VERSION",
+                                           help="The version the alias should point at.")],
     expect: Annotated[
         str | None,
         typer.Option("--expect", metavar="N|none",
@@ -116,7 +119,7 @@ def alias_set(
     """Point ALIAS of MODEL at VERSION, atomically."""
     expected = _parse_expect(expect)
     store = open_context().store
-    before = store.get_model(model).aliases.get(alias) if expected is ANY else expected
+    before = store.get_model(model).aliases.get(alias) if expect is None else expected
     store.set_alias(model, alias, version, expected=expected, reason=reason)
     was = f"was {before}" if before is not None else "new alias"
     out().print(Text.assemble("Alias ", (alias, "cyan"), f" of {model} → version {version} "
@@ -125,8 +128,8 @@ def alias_set(
 
 @alias_app.command("rm")
 def alias_rm(
-    model: Annotated[str, typer.Argument(help="The model name.")],
-    alias: Annotated[str, typer.Argument(help="The alias to remove.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model name.")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias to remove.")],
     expect: Annotated[
         str | None,
         typer.Option("--expect", metavar="N", help="Only remove it if version N holds it now."),
@@ -140,8 +143,8 @@ def alias_rm(
 
 
 def archive(
-    model: Annotated[str, typer.Argument(help="The model name.")],
-    version: Annotated[int, typer.Argument(help="The version to archive.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="The model name.")],
+    version: Annotated[int, typer.Argument(metavar="VERSION", help="The version to archive.")],
     reason: ReasonOption = "",
 ) -> None:
     """Archive a version: it stays loadable but can no longer take aliases or serve."""

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 import typer
 
 from mlpilot.cli._context import open_context
 from mlpilot.cli._output import err, fail
-
-
-def is_loopback(host: str) -> bool:
-    """True if ``host`` only accepts connections from this machine."""
-    name = host.strip().strip("[]").rstrip(".").lower()
-    if name == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(name)
-    except ValueError:
-        return False  # a host name: it may resolve anywhere, so treat it as exposed
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
+from mlpilot.core.network import is_loopback
 
 
 def api(
@@ -51,9 +37,10 @@ def api(
     except ImportError as exc:
         raise fail(f"The API server is not available in this installation ({exc}).") from exc
     context = open_context()
-    err().print(f"Serving the mlpilot API on http://{host}:{port} "
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host  # IPv6 literal
+    err().print(f"Serving the mlpilot API on http://{shown}:{port} "
                 f"(authentication {'on' if require_auth else 'off'}). Press Ctrl+C to stop.",
-                markup=False, highlight=False)
+                markup=False, highlight=False, soft_wrap=True)
     serve(context, host, port, auth=require_auth)
 
 

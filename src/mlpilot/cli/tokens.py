@@ -18,7 +18,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @token_app.command("create")
 def create(
-    name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'ci' or 'alice'.")],
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="What the token is for, e.g. 'ci' or 'alice'.")],
     role: Annotated[
         Role,
         typer.Option("--role", "-r", case_sensitive=False,

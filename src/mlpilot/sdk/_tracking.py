@@ -7,8 +7,13 @@ list append, not a transaction.
 
 from __future__ import annotations
 
+import json
+import sys
+import sysconfig
+import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,6 +29,8 @@ from mlpilot.store.artifacts import safe_relative_name
 
 FLUSH_POINTS = 5000
 FLUSH_SECONDS = 1.0
+MAX_CODE_BYTES = 1_000_000
+WARNINGS_ARTIFACT = "warnings.json"
 
 _local = threading.local()
 
@@ -47,6 +54,16 @@ class ActiveRun:
         self._steps: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._ended = False
+        self._warnings: list[dict[str, Any]] = []
+        self._showwarning = warnings.showwarning
+        warnings.showwarning = self._record_warning
+
+    def _record_warning(self, message: Warning | str, category: type[Warning], filename: str,
+                        lineno: int, file: Any = None, line: str | None = None) -> None:
+        """Keep warnings raised during the run (e.g. ConvergenceWarning) and still show them."""
+        self._warnings.append({"category": category.__name__, "message": str(message),
+                               "filename": filename, "lineno": lineno})
+        self._showwarning(message, category, filename, lineno, file, line)
 
     # -- logging --------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -129,7 +146,11 @@ class ActiveRun:
         """Flush and close the run."""
         if self._ended:
             return self.info
+        if warnings.showwarning == self._record_warning:
+            warnings.showwarning = self._showwarning
         try:
+            if self._warnings:
+                self._save_warnings()
             self.flush()
         finally:
             self._ended = True
@@ -137,6 +158,20 @@ class ActiveRun:
             if self in stack:
                 stack.remove(self)
         return self._ctx.store.end_run(self.id, status)
+
+    def _save_warnings(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / WARNINGS_ARTIFACT
+            path.write_text(json.dumps(self._warnings, indent=1))
+            self.log_artifact(path)
+        self.set_tag("mlpilot.warnings", len(self._warnings))
+
+    def log_code(self, path: str | Path) -> RunArtifact | None:
+        """Snapshot a source file as ``code/<name>`` (what the code checks analyse)."""
+        source = Path(path)
+        if not source.is_file() or source.stat().st_size > MAX_CODE_BYTES:
+            return None
+        return self.log_artifact(source, f"code/{source.name}")
 
     @property
     def info(self) -> Run:
@@ -175,12 +210,15 @@ def start_run(
     model: str | None = None,
     parent: ActiveRun | str | None = None,
     tags: dict[str, Any] | None = None,
+    code_paths: list[str | Path] | None = None,
     context: Context | None = None,
 ) -> ActiveRun:
     """Start a tracked run and make it the active one.
 
-    Code version (git commit, dirty flag) and environment (Python, packages) are
-    captured automatically. A run started inside another becomes its child.
+    Code version (git commit, dirty flag), environment (Python, packages) and the
+    training script (``__main__``, or ``code_paths``) are captured automatically,
+    and warnings raised while the run is open are kept as ``warnings.json``. A run
+    started inside another becomes its child.
 
     Example:
         >>> with mlpilot.start_run(name="baseline", model="credit-risk") as run:  # doctest: +SKIP
@@ -199,7 +237,22 @@ def start_run(
     )
     active = ActiveRun(ctx, run)
     stack.append(active)
+    for path in code_paths if code_paths is not None else _entry_script():
+        active.log_code(path)
     return active
+
+
+def _entry_script() -> list[Path]:
+    """The user's ``__main__`` script, unless it is an installed tool (pytest, ipython)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not main_file:
+        return []
+    path = Path(main_file).resolve()
+    installed = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"],
+                                             sysconfig.get_paths()["stdlib"], sys.prefix)}
+    if any(path.is_relative_to(root) for root in installed):
+        return []
+    return [path]
 
 
 def active_run() -> ActiveRun | None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime
 
 VersionNumber = Annotated[int, Field(ge=1, le=INT32_MAX)]
 Int64 = Annotated[int, Field(ge=-INT64_MAX, le=INT64_MAX)]
@@ -88,7 +89,8 @@ class MetricIn(_In):
     key: str
     value: float
     step: Int64 = 0
-    timestamp_ms: Int64 | None = Field(None, description="Epoch milliseconds; default now.")
+    timestamp_ms: Annotated[int, Field(ge=0, le=MAX_TIMESTAMP_MS)] | None = Field(
+        None, description="Epoch milliseconds; default now.")
 
 
 class LogBatch(_In):

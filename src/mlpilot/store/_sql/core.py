@@ -12,7 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from mlpilot.core.clock import utcnow
-from mlpilot.core.errors import MlpilotError, StoreUnavailable
+from mlpilot.core.errors import InvalidArgument, MlpilotError, StoreUnavailable
 from mlpilot.store._sql.tables import EventRow
 
 
@@ -55,6 +55,10 @@ class StoreCore:
                 yield session
         except sa_exc.OperationalError as exc:
             raise _unavailable(exc) from exc
+        except sa_exc.DataError as exc:
+            # e.g. a NUL character or an over-long value that PostgreSQL refuses
+            detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            raise InvalidArgument(f"The store refused a value: {detail}.") from exc
 
     def _emit(
         self,

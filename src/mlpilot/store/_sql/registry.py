@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -96,7 +97,8 @@ class RegistryMixin(StoreCore):
                 stmt = stmt.where(ModelRow.name.ilike(f"%{_escape_like(search)}%", escape="\\"))
             rows = s.scalars(stmt).all()
             aliases: dict[int, dict[str, int]] = {}
-            for a in s.scalars(select(AliasRow)):
+            ids = [r.id for r in rows]
+            for a in s.scalars(select(AliasRow).where(AliasRow.model_id.in_(ids))):
                 aliases.setdefault(a.model_id, {})[a.name] = a.version
             return [convert.model(r, aliases.get(r.id, {})) for r in rows]
 
@@ -142,6 +144,7 @@ class RegistryMixin(StoreCore):
             NotFound: if ``run_id``, ``dataset_id`` or ``parent_version`` do not exist.
         """
         validate_name(model, "model name")
+        metrics = _finite_metrics(metrics or {})
         with self._write() as s:
             if insert_ignore(s, ModelRow.__table__, [_new_model_values(model)]) == 1:
                 self._emit(s, "model.create", "model", model)
@@ -366,7 +369,9 @@ class RegistryMixin(StoreCore):
         with self._write() as s:
             m = self._model_row(s, model)
             current = s.scalars(
-                select(AliasRow).where(AliasRow.model_id == m.id, AliasRow.name == alias)
+                select(AliasRow)
+                .where(AliasRow.model_id == m.id, AliasRow.name == alias)
+                .with_for_update()
             ).one_or_none()
             if current is None:
                 raise NotFound(f"Model {model!r} has no alias {alias!r}.")
@@ -424,6 +429,20 @@ def _alias_conflict(model: str, alias: str, holder: int | None, expected: Any) -
         "moved it first. Re-read the alias and retry if the move still makes sense.",
         model=model, alias=alias, holder=holder,
     )
+
+
+def _finite_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"Version metric {key!r} must be a number. Got {value!r}.") \
+                from None
+        if not math.isfinite(number):
+            raise InvalidArgument(f"Version metric {key!r} must be finite. Got {value!r}.")
+        out[str(key)] = number
+    return out
 
 
 def _escape_like(text: str) -> str:

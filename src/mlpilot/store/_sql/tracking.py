@@ -31,6 +31,7 @@ MetricPoint = tuple[str, float, int, int]
 """(key, value, step, timestamp in epoch milliseconds)"""
 
 MAX_PARAM_VALUE = 6000
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 class TrackingMixin(StoreCore):
@@ -280,6 +281,11 @@ def _clean_metrics(points: Sequence[MetricPoint]) -> list[MetricPoint]:
                 ) from None
         if not math.isfinite(value):
             raise InvalidArgument(f"Metric {key!r} must be finite. Got {value!r}.")
+        if not 0 <= int(ts) <= MAX_TIMESTAMP_MS:
+            raise InvalidArgument(
+                f"The timestamp of metric {key!r} must be epoch milliseconds between 1970 and "
+                f"the year 9999. Got {ts!r}."
+            )
         out.append((key, float(value), int(step), int(ts)))
     return out
 
