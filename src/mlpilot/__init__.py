@@ -66,6 +66,7 @@ __all__ = [
     "MlpilotError",
     "RegisteredModel",
     "active_run",
+    "check",
     "compare",
     "configure",
     "get_context",
@@ -161,3 +162,15 @@ def compare(model: str, a: int, b: int) -> dict[str, Any]:
     from mlpilot.sdk._context import get_context
 
     return compare_versions(get_context().store, model, a, b)
+
+
+def check(ref: str, **kwargs: Any) -> Any:
+    """Run the CI gates on a version and store the report (see :func:`mlpilot.checks.run_checks`).
+
+    Example:
+        >>> report = mlpilot.check("credit-risk/2", baseline="production")  # doctest: +SKIP
+        >>> report.blessed
+    """
+    from mlpilot.checks.runner import run_checks
+
+    return run_checks(ref, **kwargs)

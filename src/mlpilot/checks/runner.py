@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mlpilot.checks._base import Check, CheckResult, Verdict
+from mlpilot.checks._base import Check, CheckResult, Severity, Verdict
 from mlpilot.checks._context import CheckContext, Task
 from mlpilot.checks._registry import available_checks, build_check
 from mlpilot.checks._report import CheckReport
@@ -53,18 +53,21 @@ def load_config(config: dict[str, Any] | str | Path | None) -> dict[str, Any]:
     return parsed
 
 
-def build_suite(config: dict[str, Any], only: Sequence[str] | None = None) -> list[Check]:
-    """The checks to run: the default suite, minus disabled ones, with their parameters."""
+def suite_names(config: dict[str, Any], only: Sequence[str] | None = None) -> list[str]:
+    """The names of the checks to run: the default suite (or ``only``) minus disabled ones."""
     blocks = config.get("checks", {}) or {}
     names = list(only) if only else [*DEFAULT_SUITE, *(n for n in blocks if n not in
                                                        DEFAULT_SUITE)]
-    suite = []
-    for name in names:
-        block = blocks.get(name, {}) or {}
-        if block.get("enabled", True) is False:
-            continue
-        suite.append(build_check(name, block))
-    return suite
+    unknown = [n for n in names if n not in available_checks()]
+    if unknown:
+        raise InvalidArgument(f"No check named {unknown[0]!r}. Available: {available_checks()}.")
+    return [n for n in names if (blocks.get(n) or {}).get("enabled", True) is not False]
+
+
+def build_suite(config: dict[str, Any], only: Sequence[str] | None = None) -> list[Check]:
+    """The checks to run, instantiated with their parameters."""
+    blocks = config.get("checks", {}) or {}
+    return [build_check(name, blocks.get(name) or {}) for name in suite_names(config, only)]
 
 
 def _resolve_baseline(ctx: Context, candidate: ModelVersion,
@@ -103,6 +106,37 @@ def _infer_task(candidate: ModelVersion) -> Task:
     if outputs.get("classes") is not None:
         return "classification"
     return "regression" if outputs.get("dtype") == "float" else "classification"
+
+
+def _instantiate(config: dict[str, Any],
+                 only: Sequence[str] | None) -> list[tuple[str, Check | ImportError]]:
+    """Build every check up front, so a bad parameter fails before anything runs."""
+    blocks = config.get("checks", {}) or {}
+    suite: list[tuple[str, Check | ImportError]] = []
+    for name in suite_names(config, only):
+        try:
+            suite.append((name, build_check(name, blocks.get(name) or {})))
+        except ImportError as exc:
+            suite.append((name, exc))
+    return suite
+
+
+def _carry_over(previous: dict[str, Any], fresh: list[CheckResult]) -> list[CheckResult]:
+    """Keep earlier results of the checks a partial run (``only=``) did not repeat.
+
+    Otherwise running one check would erase the others' evidence (and, with it,
+    state such as the golden-set digest that later runs verify against).
+    """
+    ran = {r.check for r in fresh}
+    kept = []
+    for data in previous.get("results", []):
+        if data.get("check") not in ran:
+            old = CheckResult.from_dict(data)
+            evidence = {"carried_from": previous.get("created_at"), **old.evidence}
+            kept.append(CheckResult(old.check, old.verdict, old.severity, old.summary,
+                                    evidence, old.duration_s))
+    order = {name: i for i, name in enumerate(DEFAULT_SUITE)}
+    return sorted([*kept, *fresh], key=lambda r: order.get(r.check, len(order)))
 
 
 def run_checks(
@@ -162,7 +196,11 @@ def run_checks(
         seed=int(cfg.get("seed", 0)), output_dir=out,
     )
     results = []
-    for check in build_suite(cfg, only):
+    for name, check in _instantiate(cfg, only):
+        if isinstance(check, ImportError):  # e.g. an optional dependency is missing
+            results.append(CheckResult(name, Verdict.ERROR, Severity.BLOCKING,
+                                       f"The check could not be imported: {check}"))
+            continue
         try:
             result = check.run(check_ctx)
         except MlpilotError as exc:
@@ -172,6 +210,8 @@ def run_checks(
         results.append(result)
         if on_result:
             on_result(result)
+    if only and candidate.check_report:
+        results = _carry_over(candidate.check_report, results)
     report = CheckReport(
         candidate=candidate.ref, baseline=base.ref if base else None, results=tuple(results),
         created_at=utcnow(),

@@ -15,6 +15,7 @@ import typer
 
 from mlpilot import __version__
 from mlpilot.cli import (
+    check,
     compare,
     datasets,
     db,
@@ -62,8 +63,8 @@ def _root(
         os.environ["MLPILOT_HOME"] = str(home.expanduser().absolute())
 
 
-for module in (db, registry, runs, show, compare, lineage, datasets, events, tokens, server,
-               demo):
+for module in (db, registry, runs, show, compare, lineage, datasets, events, check, tokens,
+               server, demo):
     module.register(app)
 
 

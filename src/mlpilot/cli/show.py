@@ -90,10 +90,13 @@ def _signature(signature: dict[str, Any] | None) -> list[RenderableType]:
 def _checks(report: dict[str, Any] | None) -> str | None:
     if not report:
         return None
-    passed = report.get("passed")
-    if isinstance(passed, bool):
-        return "passed" if passed else "FAILED"
-    return "recorded (see --json)"
+    blessed = report.get("blessed")
+    if not isinstance(blessed, bool):
+        return "recorded (see --json)"
+    counts = report.get("counts", {})
+    tally = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    verdict = "blessed" if blessed else "NOT blessed"
+    return f"{verdict} ({tally})" if tally else verdict
 
 
 def _version_view(mv: ModelVersion, run: Run | None, dataset: Dataset | None
@@ -125,7 +128,7 @@ def _version_view(mv: ModelVersion, run: Run | None, dataset: Dataset | None
 def _run_summary(run: Run) -> RenderableType:
     code = run.code_version or {}
     commit = code.get("commit") or code.get("git_commit")
-    code_text = f"{commit}{' (dirty)' if code.get('dirty') else ''}" if commit else None
+    code_text = f"{commit}{' (dirty)' if code.get('git_dirty') else ''}" if commit else None
     return key_values({
         "status": run.status.value, "model": run.model, "started": run.start_time,
         "ended": run.end_time, "duration": fmt_duration(run.start_time, run.end_time),

@@ -24,6 +24,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mlpilot.core.entities import ModelVersion
 from mlpilot.demo.credit import FEATURES, TARGET, make_credit_data
+from mlpilot.demo.gates import run_gates, train_extra_candidates
 from mlpilot.sdk._context import Context
 from mlpilot.sdk._datasets import register_dataset
 from mlpilot.sdk._registry import load, register
@@ -127,6 +128,11 @@ def run_demo(context: Context, console: Console | None = None) -> list[ModelVers
                         reason=f"demo: best holdout AUC {best.metrics['auc']:.3f}")
     _verify_round_trip(context, f"{MODEL}@production", holdout)
     _report(console, context, versions)
+
+    console.rule("[bold]CI for ML[/bold] — the gates a candidate must pass")
+    refs = {"good": f"{MODEL}/{best.version}",
+            **train_extra_candidates(context, train, holdout, _pipeline)}
+    run_gates(context, console, refs)
     return [store.get_version(MODEL, v.version) for v in versions]
 
 

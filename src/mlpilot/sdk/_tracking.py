@@ -51,6 +51,7 @@ class ActiveRun:
         self._params: dict[str, Any] = {}
         self._tags: dict[str, str] = {}
         self._points: list[tuple[str, float, int, int]] = []
+        self._artifacts: list[tuple[str, str, int]] = []
         self._steps: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._ended = False
@@ -130,11 +131,13 @@ class ActiveRun:
     # -- life cycle -----------------------------------------------------------------
     def flush(self) -> None:
         """Write everything buffered in one transaction."""
-        if not (self._params or self._points or self._tags):
+        if not (self._params or self._points or self._tags or self._artifacts):
             return
         params, points, tags = self._params, self._points, self._tags
-        self._params, self._points, self._tags = {}, [], {}
-        self._ctx.store.log_batch(self.id, params=params, metrics=points, tags=tags)
+        artifacts = self._artifacts
+        self._params, self._points, self._tags, self._artifacts = {}, [], {}, []
+        self._ctx.store.log_batch(self.id, params=params, metrics=points, tags=tags,
+                                  artifacts=artifacts)
         self._last_flush = time.monotonic()
 
     def _maybe_flush(self) -> None:
@@ -167,11 +170,17 @@ class ActiveRun:
         self.set_tag("mlpilot.warnings", len(self._warnings))
 
     def log_code(self, path: str | Path) -> RunArtifact | None:
-        """Snapshot a source file as ``code/<name>`` (what the code checks analyse)."""
+        """Snapshot a source file as ``code/<name>`` (what the code checks analyse).
+
+        The record is written with the next batch, not in a transaction of its own.
+        """
         source = Path(path)
         if not source.is_file() or source.stat().st_size > MAX_CODE_BYTES:
             return None
-        return self.log_artifact(source, f"code/{source.name}")
+        name = safe_relative_name(f"code/{source.name}")
+        ref = self._ctx.artifacts.put_file(source)
+        self._artifacts.append((name, ref.digest, ref.size))
+        return RunArtifact(name=name, digest=ref.digest, size=ref.size)
 
     @property
     def info(self) -> Run:

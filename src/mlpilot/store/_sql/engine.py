@@ -9,12 +9,14 @@ thanks to WAL.
 
 from __future__ import annotations
 
+import os
+import weakref
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import StaticPool
 
 from mlpilot.core.errors import InvalidArgument
 
@@ -47,7 +49,20 @@ def make_engines(url: str) -> tuple[Engine, Engine]:
             f"The metadata store supports SQLite and PostgreSQL. Got a {backend!r} URL; "
             "use 'sqlite:///…' or 'postgresql+psycopg://…'."
         )
+    _ENGINES.add(engine)
     return engine, engine.execution_options(**{_IMMEDIATE: True})
+
+
+# A forked child must never reuse its parent's pooled connections.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _dispose_after_fork() -> None:
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_dispose_after_fork)
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
@@ -57,9 +72,11 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     kwargs: dict[str, Any] = {
         "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     }
-    # Each file connection is cheap; NullPool never shares one across forks. An
-    # in-memory database exists only inside its one connection.
-    kwargs["poolclass"] = StaticPool if memory else NullPool
+    # Pooled file connections matter for speed: closing SQLite's last connection
+    # checkpoints the WAL, costing fsyncs on every write. An in-memory database
+    # exists only inside its one connection.
+    if memory:
+        kwargs["poolclass"] = StaticPool
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

@@ -71,7 +71,7 @@ class TrackingMixin(StoreCore):
             s.flush()
             self._upsert_tags(s, run_id, tags or {})
             self._emit(s, "run.create", "run", run_id, payload={"name": name, "model": model})
-        return self.get_run(run_id)
+            return self._runs_to_entities(s, [s.get(RunRow, run_id)])[0]  # type: ignore[list-item]
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with its params, tags, latest metrics and artifacts.
@@ -90,8 +90,11 @@ class TrackingMixin(StoreCore):
         params: dict[str, Any] | None = None,
         metrics: Sequence[MetricPoint] = (),
         tags: dict[str, str] | None = None,
+        artifacts: Sequence[tuple[str, str, int]] = (),
     ) -> None:
-        """Write params, metric points and tags in one transaction.
+        """Write params, metric points, tags and artifact records in one transaction.
+
+        ``artifacts`` are ``(name, digest, size)`` of blobs already in the artifact store.
 
         Params are immutable: logging a key again with another value is refused.
         Metric values must be finite numbers.
@@ -132,9 +135,12 @@ class TrackingMixin(StoreCore):
                 ])
                 self._update_latest(s, run_id, clean_metrics)
             self._upsert_tags(s, run_id, tags or {})
+            upsert(s, RunArtifactRow.__table__,
+                   [{"run_id": run_id, "name": n, "digest": d, "size": z} for n, d, z in artifacts],
+                   ["run_id", "name"])
             self._emit(s, "run.log", "run", run_id, payload={
                 "params": len(clean_params), "metrics": len(clean_metrics),
-                "tags": len(tags or {}),
+                "tags": len(tags or {}), "artifacts": [a[0] for a in artifacts],
             })
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> Run:
@@ -156,7 +162,8 @@ class TrackingMixin(StoreCore):
             row.status = final.value  # type: ignore[union-attr]
             row.end_time = utcnow()
             self._emit(s, "run.end", "run", run_id, payload={"status": row.status})
-        return self.get_run(run_id)
+            s.flush()
+            return self._runs_to_entities(s, [row])[0]
 
     def add_run_artifact(self, run_id: str, name: str, digest: str, size: int) -> None:
         """Record that ``name`` in the run's artifacts is the blob ``digest``."""

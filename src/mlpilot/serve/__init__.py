@@ -1,0 +1,1 @@
+"""Serving: the gateway (next), routing policies, and the inference log."""
