@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 
-"$BIN/python" -m pytest "$@"
+"$BIN/python" -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: treating this as a failure" >&2

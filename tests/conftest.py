@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
+# Two cores are shared by pytest-xdist workers: one BLAS/OpenMP thread per worker
+# avoids the oversubscription that makes small fits 10x slower.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -60,8 +60,23 @@ class CheckEnv:
         return v.ref
 
 
+@pytest.fixture(scope="session")
+def _credit_models() -> tuple[pd.DataFrame, pd.DataFrame, Pipeline, Pipeline]:
+    """Data splits and the two fitted pipelines, trained once per test session."""
+    data = make_credit_data(3000, seed=3)
+    train, holdout = train_test_split(data, test_size=0.3, random_state=0,
+                                      stratify=data[TARGET])
+    train, holdout = train.reset_index(drop=True), holdout.reset_index(drop=True)
+    base = credit_pipeline(LogisticRegression(max_iter=500)).fit(train[FEATURES], train[TARGET])
+    cand = credit_pipeline(HistGradientBoostingClassifier(
+        max_iter=100, max_leaf_nodes=4, min_samples_leaf=50, random_state=0)).fit(
+        train[FEATURES], train[TARGET])
+    return train, holdout, base, cand
+
+
 @pytest.fixture
-def check_env(tmp_path: Path) -> Iterator[CheckEnv]:
+def check_env(tmp_path: Path, _credit_models: tuple[pd.DataFrame, pd.DataFrame, Pipeline,
+                                                    Pipeline]) -> Iterator[CheckEnv]:
     home = tmp_path / "home"
     settings = Settings(home=home, store_url=f"sqlite:///{home}/m.db",
                         artifact_url=str(home / "artifacts"), actor="tester")
@@ -69,14 +84,8 @@ def check_env(tmp_path: Path) -> Iterator[CheckEnv]:
     ctx = Context(settings=settings, store=Store.open(settings.store_url, actor="tester"),
                   artifacts=get_artifact_store(settings.artifact_url))
     set_context(ctx)
-    data = make_credit_data(3000, seed=3)
-    train, holdout = train_test_split(data, test_size=0.3, random_state=0,
-                                      stratify=data[TARGET])
-    env = CheckEnv(ctx, train.reset_index(drop=True), holdout.reset_index(drop=True), "", "")
-    base = credit_pipeline(LogisticRegression(max_iter=500)).fit(train[FEATURES], train[TARGET])
-    cand = credit_pipeline(HistGradientBoostingClassifier(
-        max_iter=100, max_leaf_nodes=4, min_samples_leaf=50, random_state=0)).fit(
-        train[FEATURES], train[TARGET])
+    train, holdout, base, cand = _credit_models
+    env = CheckEnv(ctx, train.copy(), holdout.copy(), "", "")
     env.baseline_ref = env.register(base, alias="production")
     env.candidate_ref = env.register(cand, alias="candidate")
     yield env

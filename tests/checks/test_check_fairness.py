@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from conftest import credit_pipeline
+import mlpilot
 from mlpilot.checks import CheckContext, Verdict, run_checks
 from mlpilot.checks.fairness import FairnessCheck
 from mlpilot.core.errors import InvalidArgument
@@ -40,8 +40,9 @@ def test_biased_candidate_fails_naming_the_disparity_and_the_group(check_env: An
     # every woman in the training data is labelled a defaulter: the model learns `sex`
     biased = check_env.train.copy()
     biased.loc[biased["sex"] == "female", TARGET] = 1
-    model = credit_pipeline(LogisticRegression(max_iter=500)).fit(biased[FEATURES],
-                                                                 biased[TARGET])
+    # the production pipeline (preprocessing + logistic regression), refitted on that data
+    production = mlpilot.load(check_env.baseline_ref, context=check_env.context).raw
+    model = clone(production).fit(biased[FEATURES], biased[TARGET])
     ref = check_env.register(model)
     result = _fairness(check_env, ref, {"sensitive_features": ["sex"]})
     assert result.verdict is Verdict.FAIL

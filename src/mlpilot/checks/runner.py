@@ -93,10 +93,14 @@ def _default_holdout(ctx: Context, candidate: ModelVersion) -> pd.DataFrame | No
     return None
 
 
-def _infer_target(candidate: ModelVersion, data: pd.DataFrame | None) -> str | None:
-    if data is None or not candidate.signature:
+def _infer_target(data: pd.DataFrame | None, *versions: ModelVersion | None) -> str | None:
+    """The one holdout column that no compared model takes as input, if there is one."""
+    if data is None:
         return None
-    inputs = {c["name"] for c in candidate.signature.get("inputs", [])}
+    inputs = {c["name"] for v in versions if v and v.signature
+              for c in v.signature.get("inputs", [])}
+    if not inputs:
+        return None
     extra = [c for c in data.columns if c not in inputs]
     return extra[0] if len(extra) == 1 else None
 
@@ -179,7 +183,7 @@ def run_checks(
     base = _resolve_baseline(ctx, candidate, baseline)
     base_model = load(base.ref, trust=cfg.get("trust"), context=ctx) if base else None
     frame = _as_frame(data) if data is not None else _default_holdout(ctx, candidate)
-    target = target or cfg.get("target") or _infer_target(candidate, frame)
+    target = target or cfg.get("target") or _infer_target(frame, candidate, base)
     if frame is not None and target is not None and target not in frame.columns:
         raise InvalidArgument(
             f"The label column {target!r} is not in the holdout. Columns: {list(frame.columns)}."
