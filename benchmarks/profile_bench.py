@@ -4,6 +4,11 @@ The frame: 15 float columns (normal, log-normal, uniform; 1% NaN, a few inf), 5 
 columns (small to wide ranges, one nullable Int64), 5 categorical columns with about
 50 values (3 ``str``, 2 ``category``; 2% missing).
 
+Anchors, on the same frame in the same run: whylogs (``why.log``: KLL quantile
+sketches, frequent items, counts; run it where whylogs is installed, e.g. the
+benchmark venv ``.venv-bench``) and plain pandas (``describe`` with 101 percentiles
+plus ``value_counts``). Each is reported with its ratio to mlpilot.
+
 Figures: best and median wall time of ``compute_profile`` over ``--repeat`` runs, the
 same single-threaded, peak memory traced by tracemalloc (Python and NumPy allocations),
 and on Linux the peak resident set size above the resident size before one call, taken
@@ -124,6 +129,35 @@ def _times(run: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
+def _pandas_profile(frame: pd.DataFrame) -> object:
+    numeric = frame.select_dtypes("number")
+    summary = numeric.describe(percentiles=np.linspace(0.01, 0.99, 99))
+    counts = {c: frame[c].value_counts() for c in frame.columns if c not in numeric.columns}
+    return summary, counts
+
+
+def _anchors(frame: pd.DataFrame, repeat: int) -> dict[str, float | None]:
+    """Best wall time of each anchor tool on ``frame`` (None if not installed)."""
+    out: dict[str, float | None] = {"pandas_best_s": min(_times(lambda: _pandas_profile(frame),
+                                                                repeat))}
+    try:
+        import whylogs  # noqa: F401
+    except ImportError:
+        out["whylogs_best_s"] = None
+        return out
+    import whylogs as why
+
+    if not hasattr(np, "unicode_"):  # whylogs 1.6 still names this NumPy-1 alias
+        np.unicode_ = np.str_  # type: ignore[attr-defined]
+    # whylogs 1.6 predates pandas 3's string and categorical dtypes: hand it object
+    # columns (converted outside the timed region).
+    plain = frame.astype({c: object for c in frame.columns
+                          if not pd.api.types.is_numeric_dtype(frame[c])})
+    why.log(plain.head(1000))  # warm-up
+    out["whylogs_best_s"] = min(_times(lambda: why.log(plain), repeat))
+    return out
+
+
 def bench(rows: int, repeat: int) -> dict[str, Any]:
     """Build the frame, time and measure compute_profile, return the figures."""
     start = time.perf_counter()
@@ -138,7 +172,9 @@ def bench(rows: int, repeat: int) -> dict[str, Any]:
     compute_profile(frame)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    anchors = _anchors(frame, repeat)
     return {
+        **anchors,
         "rows": rows,
         "columns": frame.shape[1],
         "cpu_count": os.cpu_count(),
@@ -178,6 +214,11 @@ def _print_table(figures: dict[str, Any]) -> None:
         ("peak RSS above baseline", "n/a" if rss is None else f"{rss / mib:,.1f} MiB"),
         ("profile JSON", f"{figures['profile_json_bytes'] / 1024:,.0f} KiB"),
     ]
+    best = figures["threaded_best_s"]
+    for tool in ("pandas", "whylogs"):
+        other = figures.get(f"{tool}_best_s")
+        rows.append((f"{tool} (anchor)", "not installed" if other is None else
+                     f"best {other:.3f} s = {other / best:.1f}x mlpilot's time"))
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")

@@ -5,7 +5,8 @@ unchanged, scikit-learn style). ``run(ctx)`` looks at the candidate through the
 shared :class:`CheckContext` and returns a :class:`CheckResult`: a verdict, a
 severity, a one-line summary and the **evidence** (statistics, thresholds,
 examples) that justifies the verdict. Evidence must be JSON-serialisable and
-free of NaN/Inf (use ``None``).
+free of NaN/Inf: :meth:`Check.run` passes it through
+:func:`~mlpilot.core.jsonsafe.json_safe` once more, so numpy values are fine.
 
 Rules for implementers:
 - never raise for a failing model: return ``Verdict.FAIL`` with evidence; raise
@@ -25,6 +26,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from mlpilot.core.errors import InvalidArgument
+from mlpilot.core.jsonsafe import json_safe
 
 
 class Verdict(StrEnum):
@@ -90,7 +92,7 @@ class Check(abc.ABC):
         start = time.perf_counter()
         result = self._run(ctx)
         return CheckResult(check=self.name, verdict=result.verdict, severity=self.severity,
-                           summary=result.summary, evidence=result.evidence,
+                           summary=result.summary, evidence=json_safe(result.evidence),
                            duration_s=time.perf_counter() - start)
 
     @abc.abstractmethod

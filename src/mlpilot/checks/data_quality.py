@@ -24,25 +24,11 @@ from scipy import stats
 
 from mlpilot.checks._base import Check, CheckResult, Severity, Verdict
 from mlpilot.core.errors import InvalidArgument
+from mlpilot.core.jsonsafe import json_safe
 from mlpilot.data.schema import logical_dtype
 
 _MIN_REFERENCE_ROWS = 50  # below this an outlier threshold is noise
 _EXAMPLES = 5
-
-
-def _json_value(value: Any) -> Any:
-    """A JSON-safe scalar: numpy to Python, NaN/Inf/NA to None, timestamps to ISO text."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value)
 
 
 def _encode(frame: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
@@ -231,14 +217,14 @@ class DataQualityCheck(Check):
         examples = [
             {"row": int(features.index[i]) if isinstance(features.index[i], int | np.integer)
              else str(features.index[i]), "score": round(float(scores[i]), 6),
-             "values": {c: _json_value(features[c].iloc[i]) for c in columns}}
+             "values": {c: json_safe(features[c].iloc[i]) for c in columns}}
             for i in worst
         ]
         return {
             "flagged": bool(flagged), "holdout_share": round(share, 6),
             "reference_share": round(ref_share, 6),
             "ratio": round(ratio, 4) if math.isfinite(ratio) else None,
-            "p_value": _json_value(p_value), "threshold": round(threshold, 6),
+            "p_value": json_safe(p_value), "threshold": round(threshold, 6),
             "holdout_outliers": out, "reference_rows": len(ref_scores),
             "limits": {"contamination": self.contamination,
                        "max_outlier_ratio": self.max_outlier_ratio,

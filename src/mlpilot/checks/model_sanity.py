@@ -19,7 +19,6 @@ Without a holdout, inputs are synthesised from the training dataset's profile.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ import pandas as pd
 
 from mlpilot.checks._base import Check, CheckResult, Verdict
 from mlpilot.core.errors import InvalidArgument, MlpilotError
+from mlpilot.core.jsonsafe import json_safe
 from mlpilot.data.profile import CATEGORICAL_KINDS
 from mlpilot.data.schema import logical_dtype
 from mlpilot.data.snapshot import read_parquet_bytes, to_parquet_bytes
@@ -37,21 +37,6 @@ _EXAMPLES = 5
 _ON_CONVERGENCE = ("fail", "warn", "ignore")
 #: (declared, got) output dtypes that agree.
 _COMPATIBLE = {("float", "integer"), ("string", "category"), ("category", "string")}
-
-
-def _jsonable(value: Any) -> Any:
-    """Lists and scalars made JSON-safe: numpy to Python, NaN/Inf to None."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def synthesize_inputs(ctx: Any, rows: int, seed: int) -> pd.DataFrame | None:
@@ -283,13 +268,13 @@ class ModelSanityCheck(Check):
         classes = declared.get("classes")
         if classes is not None:
             kept = pd.Series(flat[~bad])
-            unknown = sorted({_jsonable(v) for v in kept[~kept.isin(classes)].unique()},
+            unknown = sorted({json_safe(v) for v in kept[~kept.isin(classes)].unique()},
                              key=str)[:_EXAMPLES]
             if unknown:
                 problems.append(f"predictions outside the declared classes {classes}: {unknown}")
         evidence = {"rows": rows, "shape": list(pred.shape), "dtype": got,
                     "non_finite": int(bad.sum()), "unknown_classes": unknown,
-                    "declared": _jsonable_dict(declared), "ok": not problems}
+                    "declared": json_safe(declared), "ok": not problems}
         return evidence, problems
 
     def _probabilities(self, ctx: Any, proba: np.ndarray | None,
@@ -318,7 +303,7 @@ class ModelSanityCheck(Check):
             problems.append(f"{bad_rows} rows of probabilities do not sum to 1")
         evidence = {"shape": list(proba.shape), "non_finite": int((~finite).sum()),
                     "outside_unit_interval": outside, "rows_not_summing_to_1": bad_rows,
-                    "max_sum_error": _jsonable(float(np.nanmax(off)) if off.size else 0.0),
+                    "max_sum_error": json_safe(float(np.nanmax(off)) if off.size else 0.0),
                     "tolerance": tol, "ok": not problems}
         return evidence, problems
 
@@ -335,8 +320,8 @@ class ModelSanityCheck(Check):
         if count:
             rows = np.flatnonzero(differ)[:_EXAMPLES]
             evidence["examples"] = [
-                {"row": int(i), "first": _jsonable(pred[i]) if i < len(pred) else None,
-                 "second": _jsonable(again[i]) if i < len(again) else None} for i in rows]
+                {"row": int(i), "first": json_safe(pred[i]) if i < len(pred) else None,
+                 "second": json_safe(again[i]) if i < len(again) else None} for i in rows]
             return evidence, [f"non-deterministic: {count} of {len(X)} rows changed when "
                               "predicted twice"]
         return evidence, []
@@ -356,8 +341,8 @@ class ModelSanityCheck(Check):
         inputs = artifacts.put_bytes(to_parquet_bytes(rows.reset_index(drop=True)))
         pred, proba = self._outputs_of(ctx, rows)
         manifest = {"version": GOLDEN_VERSION, "model": ctx.candidate.ref,
-                    "inputs": inputs.digest, "rows": len(rows), "predictions": _jsonable(pred),
-                    "probabilities": None if proba is None else _jsonable(proba)}
+                    "inputs": inputs.digest, "rows": len(rows), "predictions": json_safe(pred),
+                    "probabilities": None if proba is None else json_safe(proba)}
         ref = artifacts.put_bytes(json.dumps(manifest, allow_nan=False).encode())
         return {"status": "created", "digest": ref.digest, "inputs": inputs.digest,
                 "rows": len(rows)}, []
@@ -390,8 +375,8 @@ class ModelSanityCheck(Check):
             evidence["status"] = "verified"
             return evidence, []
         evidence.update(status="mismatch", mismatched_rows=count, examples=[
-            {"row": int(i), "expected": _jsonable(want[i]) if i < len(want) else None,
-             "got": _jsonable(pred[i]) if i < len(pred) else None}
+            {"row": int(i), "expected": json_safe(want[i]) if i < len(want) else None,
+             "got": json_safe(pred[i]) if i < len(pred) else None}
             for i in np.flatnonzero(differ)[:_EXAMPLES]])
         return evidence, [f"golden set not reproduced: {count} of {len(rows)} rows give other "
                           "outputs than when first checked (environment or artifact change?)"]
@@ -430,10 +415,6 @@ def _previous_golden(report: dict[str, Any] | None, name: str) -> str | None:
             digest = golden.get("digest") if isinstance(golden, dict) else None
             return digest if isinstance(digest, str) else None
     return None
-
-
-def _jsonable_dict(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in data.items()}
 
 
 def _message(exc: BaseException) -> str:

@@ -66,6 +66,7 @@ import pandas as pd
 from mlpilot.checks._base import Check, CheckResult, Severity, Verdict
 from mlpilot.checks._stats import clean
 from mlpilot.core.errors import InvalidArgument, SchemaMismatch
+from mlpilot.core.jsonsafe import json_safe
 
 UNSEEN = "__unseen__"
 _SINGLE_ROWS = 20
@@ -164,7 +165,7 @@ class RobustnessCheck(Check):
         if holdout is not None:  # two real rows too, complete ones (a case blanks one cell)
             complete = np.flatnonzero(holdout.notna().all(axis=1).to_numpy())
             for i in rng.choice(complete, size=min(2, len(complete)), replace=False):
-                bases.append({n: _py(holdout[n].iloc[int(i)]) for n in specs})
+                bases.append({n: json_safe(holdout[n].iloc[int(i)]) for n in specs})
         cases = self._cases(specs, stats, bases)
         generated = len(cases)
         if len(cases) > self.max_cases:
@@ -233,10 +234,10 @@ class RobustnessCheck(Check):
 
         def add(base: dict[str, Any], kind: str, column: str | None, value: Any,
                 missing: list[str] | None = None) -> None:
-            row = {k: _py(v) for k, v in base.items()}
+            row = {k: json_safe(v) for k, v in base.items()}
             if column is not None:
-                row[column] = _py(value)
-            cases.append({"kind": kind, "column": column, "value": _py(value), "row": row,
+                row[column] = json_safe(value)
+            cases.append({"kind": kind, "column": column, "value": json_safe(value), "row": row,
                           "missing": missing or []})
 
         for base in bases:
@@ -601,36 +602,16 @@ def _concat(results: list[dict[str, Any]]) -> dict[str, Any]:
 # -- evidence and files ---------------------------------------------------------------------
 
 
-def _py(value: Any) -> Any:
-    """A JSON-safe Python value (NaN → None, timestamps → ISO strings)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
 def _record(row: pd.Series) -> dict[str, Any]:
-    return {str(k): _py(v) for k, v in row.items()}
+    return {str(k): json_safe(v) for k, v in row.items()}
 
 
 def _output(result: dict[str, Any], i: int) -> dict[str, Any]:
     pred = np.asarray(result["pred"])[i]
-    out: dict[str, Any] = {"prediction": _py(pred) if np.ndim(pred) == 0 else
-                           [_py(v) for v in np.asarray(pred).tolist()]}
+    out: dict[str, Any] = {"prediction": json_safe(pred) if np.ndim(pred) == 0 else
+                           [json_safe(v) for v in np.asarray(pred).tolist()]}
     if result["proba"] is not None:
-        out["proba"] = [_py(v) for v in result["proba"][i].tolist()]
+        out["proba"] = [json_safe(v) for v in result["proba"][i].tolist()]
     return out
 
 
@@ -666,7 +647,7 @@ def _save(ctx: Any, failures: list[dict[str, Any]], specs: dict[str, Any],
         "model": ctx.candidate.ref,
         "seed": ctx.seed,
         "inputs": list(specs.values()),
-        "categories": {k: [_py(v) for v in vals] for k, vals in categories.items()},
+        "categories": {k: [json_safe(v) for v in vals] for k, vals in categories.items()},
         "cases": [_example(f) | {"missing": f["missing"]} for f in failures],
     }
     json_path = folder / "failures.json"

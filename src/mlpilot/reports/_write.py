@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlpilot.core.errors import InvalidArgument
+from mlpilot.core.jsonsafe import json_safe
 from mlpilot.reports.html import render_html
 from mlpilot.reports.model_card import model_card, model_card_html
 
@@ -22,20 +22,9 @@ FILES = ("report.json", "report.html", "model_card.md", "model_card.html")
 """The files :func:`write_reports` writes, in order."""
 
 
-def strict_json(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None (strict JSON has neither)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): strict_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict_json(v) for v in value]
-    return value
-
-
 def report_json(report: CheckReport) -> str:
     """The report's versioned JSON form (``schema_version`` first), strict and indented."""
-    return json.dumps(strict_json(report.to_dict()), indent=2, allow_nan=False,
+    return json.dumps(json_safe(report.to_dict()), indent=2, allow_nan=False,
                       default=str) + "\n"
 
 

@@ -16,8 +16,8 @@ True
 [{'age': 41}]
 """
 
-from mlpilot.serve.inference_log.compaction import CompactionResult, compact, reconcile
 from mlpilot.serve.inference_log._crc32c import crc32c, crc32c_many
+from mlpilot.serve.inference_log.compaction import CompactionResult, compact, reconcile
 from mlpilot.serve.inference_log.reader import read_frame, read_records
 from mlpilot.serve.inference_log.record import (
     REDACTED,

@@ -6,27 +6,12 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from mlpilot.core.fsutil import fsync_dir
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; single-writer is on the caller
     fcntl = None  # type: ignore[assignment]
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (created, renamed, removed files) durable.
-
-    A no-op where directories cannot be opened (Windows).
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class LockHeld(OSError):

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from mlpilot.serve.inference_log._fs import fsync_dir
 from mlpilot.serve.inference_log._crc32c import crc32c, crc32c_many
+from mlpilot.serve.inference_log._fs import fsync_dir
 
 MAGIC = b"MLPLSEG\n"
 SEAL_MAGIC = b"MLPLSEAL"

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from mlpilot.core.errors import InvalidArgument
+from mlpilot.core.fsutil import fsync_dir
 from mlpilot.store.artifacts._base import ArtifactRef, ArtifactStore, copy_hashing
 
 _HEX = frozenset(string.hexdigits.lower())
@@ -32,20 +33,6 @@ def path_from_file_url(url: str) -> Path:
             field="artifact_url",
         )
     return Path(url2pathname(parts.path))
-
-
-def _fsync_dir(path: Path) -> None:
-    """Persist a rename in ``path`` (best effort where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -101,7 +88,7 @@ class LocalArtifactStore(ArtifactStore):
             final = self._blob_path(hexdigest)
             self._makedirs(final.parent)
             os.replace(tmp_name, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
             return ref
         finally:
             with contextlib.suppress(FileNotFoundError):
