@@ -94,12 +94,3 @@ def test_demo_gets_the_context_and_a_console(cli: Any, home: Path,
     monkeypatch.setattr(mlpilot.demo, "run_demo", run_demo, raising=False)
     assert "demo ran" in cli.ok("demo")
     assert seen[0].settings.home == home
-
-
-def test_real_demo_fills_the_store(cli: Any, home: Path) -> None:
-    pytest.importorskip("mlpilot.demo.run", reason="the demo module is not installed")
-    cli.ok("demo")
-    models = json.loads(cli.ok("models", "--json"))
-    assert models and all(m["latest_version"] for m in models)
-    name = models[0]["name"]
-    assert "Lineage of" in cli.ok("lineage", f"{name}@latest")

@@ -117,7 +117,7 @@ def test_validate_frame_reports_every_problem_at_once(frame: pd.DataFrame) -> No
             "income": {"expected": "float", "got": "string"},
         },
     }
-    assert error.code == "schema_mismatch" and error.http_status == 400
+    assert error.code == "schema_mismatch" and error.http_status == 422
 
 
 def test_validate_frame_refuses_fractional_floats_for_integers(frame: pd.DataFrame) -> None:

@@ -23,7 +23,8 @@ from scipy import stats
 
 from mlpilot.checks._base import Check, CheckResult, Verdict
 from mlpilot.core.errors import InvalidArgument
-from mlpilot.data.profile import CATEGORICAL_KINDS, NUMERIC_KINDS, categorical_counts, sketch_values
+from mlpilot.data.profile import CATEGORICAL_KINDS, NUMERIC_KINDS, categorical_counts
+from mlpilot.data.reference import sketch_values
 from mlpilot.data.schema import SchemaDiff, compare_schema, logical_dtype
 
 _MAX_LISTED = 20  # unseen categories listed per column in the evidence

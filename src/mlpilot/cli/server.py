@@ -1,4 +1,4 @@
-"""``mlpilot api``: run the control-plane REST API server."""
+"""``mlpilot api`` and ``mlpilot serve``: the control-plane API and the serving gateway."""
 
 from __future__ import annotations
 
@@ -44,6 +44,35 @@ def api(
     serve(context, host, port, auth=require_auth)
 
 
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535,
+                                      help="TCP port.")] = 8081,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=64,
+                                         help="Worker processes.")] = 1,
+    log_dir: Annotated[str | None, typer.Option(
+        "--log-dir", help="Inference log directory (default: $MLPILOT_HOME/inference-log).",
+    )] = None,
+    no_log: Annotated[bool, typer.Option(
+        "--no-log", help="Serve without an inference log (and without feedback).")] = False,
+    reconcile_interval: Annotated[float, typer.Option(
+        "--reconcile-interval", min=0.1, help="Seconds between reads of the desired state.",
+    )] = 2.0,
+) -> None:
+    """Serve models (Open Inference Protocol v2 and simple JSON), logging every prediction."""
+    from mlpilot.serve.gateway import GatewaySettings
+    from mlpilot.serve.gateway.server import serve_gateway
+
+    context = open_context()
+    directory = None if no_log else (log_dir or str(context.settings.home / "inference-log"))
+    err().print(f"Serving models on http://{host}:{port} with {workers} worker(s); inference "
+                f"log: {directory or 'off'}. Press Ctrl+C to stop.",
+                markup=False, highlight=False, soft_wrap=True)
+    serve_gateway(context, host, port, workers=workers, log_dir=directory,
+                  settings=GatewaySettings(reconcile_interval_s=reconcile_interval))
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``api`` to the root app."""
+    """Attach ``api`` and ``serve`` to the root app."""
     app.command("api")(api)
+    app.command("serve")(serve)

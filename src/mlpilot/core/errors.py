@@ -102,3 +102,4 @@ class SchemaMismatch(InvalidArgument):
     """Data does not match the expected schema (missing, extra or retyped columns)."""
 
     code = "schema_mismatch"
+    http_status = 422

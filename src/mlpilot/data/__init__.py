@@ -1,21 +1,18 @@
 """mlpilot.data: dataset schemas, profiles and content-addressed Parquet snapshots.
 
 * :mod:`~mlpilot.data.schema`: logical column types and schema diffs.
-* :mod:`~mlpilot.data.profile`: reference statistics for drift detection, and the
-  helpers detectors use to read them.
+* :mod:`~mlpilot.data.profile`: reference statistics for drift detection.
+* :mod:`~mlpilot.data.reference`: the helpers detectors use to read a profile back.
 * :mod:`~mlpilot.data.snapshot`: deterministic Parquet bytes and their sha256 digest.
 """
 
 from mlpilot.data.profile import (
     PROFILE_VERSION,
-    bin_proportions,
     categorical_counts,
     category_key,
     compute_profile,
-    psi_bins,
-    reference_cdf,
-    sketch_values,
 )
+from mlpilot.data.reference import bin_proportions, psi_bins, reference_cdf, sketch_values
 from mlpilot.data.schema import (
     LOGICAL_DTYPES,
     SchemaDiff,

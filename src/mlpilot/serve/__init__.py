@@ -1,1 +1,1 @@
-"""Serving: the gateway (next), routing policies, and the inference log."""
+"""Serving: the gateway (Open Inference Protocol v2, simple JSON), routing, inference log."""
