@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mlpilot.core.errors import MlpilotError
     from mlpilot.sdk._context import Context, get_context, set_context
     from mlpilot.sdk._datasets import load_dataset, register_dataset
+    from mlpilot.sdk._deploy import deploy
     from mlpilot.sdk._registry import RegisteredModel, lineage, load, register, set_alias
     from mlpilot.sdk._tracking import ActiveRun, active_run, start_run
 
@@ -39,6 +40,7 @@ _LAZY = {
     "set_alias": "mlpilot.sdk._registry",
     "ActiveRun": "mlpilot.sdk._tracking",
     "active_run": "mlpilot.sdk._tracking",
+    "deploy": "mlpilot.sdk._deploy",
     "start_run": "mlpilot.sdk._tracking",
 }
 
@@ -69,6 +71,7 @@ __all__ = [
     "check",
     "compare",
     "configure",
+    "deploy",
     "get_context",
     "lineage",
     "load",

@@ -20,6 +20,7 @@ from mlpilot.cli import (
     datasets,
     db,
     demo,
+    deploy,
     events,
     lineage,
     registry,
@@ -63,8 +64,8 @@ def _root(
         os.environ["MLPILOT_HOME"] = str(home.expanduser().absolute())
 
 
-for module in (db, registry, runs, show, compare, lineage, datasets, events, check, tokens,
-               server, demo):
+for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
+               tokens, server, demo):
     module.register(app)
 
 
