@@ -274,7 +274,7 @@ class CodeAnalysisCheck(Check):
             root = Path(tmp)
             for artifact in code:
                 path = safe_join(root, artifact.name)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 path.write_bytes(ctx.context.artifacts.get_bytes(artifact.digest,
                                                                  name=artifact.name))
             for tool in dict.fromkeys(self.tools):
@@ -295,7 +295,7 @@ class CodeAnalysisCheck(Check):
         details_file = None
         if len(findings) > self.max_findings and ctx.output_dir is not None:
             out = Path(ctx.output_dir)
-            out.mkdir(parents=True, exist_ok=True)
+            out.mkdir(mode=0o700, parents=True, exist_ok=True)
             details_file = str(out / DETAILS_FILE)
             Path(details_file).write_text(json.dumps([f.to_dict() for f in findings], indent=1))
         evidence = {

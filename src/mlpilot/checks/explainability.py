@@ -321,7 +321,7 @@ def _save_chart(ctx: Any, chart: list[dict[str, Any]], method: str) -> str | Non
         return None
     try:
         folder = ctx.output_dir / "explainability"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / "importances.json"
         path.write_text(json.dumps({"method": method, "importances": chart}, indent=2))
     except OSError:  # a read-only report folder must not hide the importances

@@ -642,7 +642,7 @@ def _save(ctx: Any, failures: list[dict[str, Any]], specs: dict[str, Any],
     if ctx.output_dir is None:
         return {"failures_path": None}
     folder = Path(ctx.output_dir) / "robustness"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     document = {
         "model": ctx.candidate.ref,
         "seed": ctx.seed,

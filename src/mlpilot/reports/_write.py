@@ -60,7 +60,7 @@ def write_reports(report: CheckReport, version: ModelVersion, out_dir: str | Pat
     """
     out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise InvalidArgument(
             f"The report directory {str(out)!r} is a file; give a directory with --out."

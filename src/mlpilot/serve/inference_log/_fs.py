@@ -77,4 +77,4 @@ class Layout:
     def create(self) -> None:
         """Create the directories (idempotent)."""
         for d in (self.segments, self.quarantine, self.parquet):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)

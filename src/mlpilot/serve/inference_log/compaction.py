@@ -143,7 +143,7 @@ def _compact_segment(layout: Layout, path: Path, compression: str) -> dict[str, 
 def _write_parquet(table: Any, dest: Path, compression: str) -> None:
     import pyarrow.parquet as pq
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     pq.write_table(table, tmp, compression=compression)
     fd = os.open(tmp, os.O_RDONLY)

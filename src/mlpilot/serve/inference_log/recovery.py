@@ -32,7 +32,7 @@ class RecoveryReport:
 
 def quarantine(path: Path, quarantine_dir: Path) -> Path:
     """Move ``path`` into ``quarantine_dir`` (never overwriting) and return the new path."""
-    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    quarantine_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     dest, n = quarantine_dir / path.name, 0
     while dest.exists():
         n += 1
