@@ -144,3 +144,14 @@ def test_failed_load_keeps_serving_previous_version(two_versions: Context) -> No
         r = predict(client, "fresh")
         assert r.status_code == 503 and r.json()["code"] == "model_not_ready"
         assert client.get("/v2/health/ready").status_code == 503
+
+
+def test_zero_weight_routes_are_never_chosen() -> None:
+    import random
+
+    from mlpilot.core.entities import Route
+    from mlpilot.serve.gateway.routing import WeightedPolicy
+
+    policy = WeightedPolicy([Route(1, 1.0), Route(2, 0.0, "canary")], random.Random(0))
+    assert {policy.choose(None).version for _ in range(2000)} == {1}
+    assert {policy.choose(f"user-{i}").version for i in range(2000)} == {1}

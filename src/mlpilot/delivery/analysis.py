@@ -219,7 +219,8 @@ class AnalysisResult:
         if self.verdict == FAIL:
             return f"canary analysis failed on {', '.join(self.failed)}"
         if self.verdict == "inconclusive":
-            return f"canary analysis inconclusive: too little data for {', '.join(self.insufficient)}"
+            return ("canary analysis inconclusive: too little data for "
+                    f"{', '.join(self.insufficient)}")
         return f"canary analysis passed {sum(c.verdict == PASS for c in self.checks)} checks"
 
     def to_dict(self) -> dict[str, Any]:
@@ -262,8 +263,10 @@ class CanaryAnalysis:
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
-        >>> w = lambda e, mu: WindowStats(2000, e, rng.lognormal(mu, .3, 500), rng.integers(0, 2, 500))
-        >>> CanaryAnalysis()(w(10, 3.0), w(120, 3.5)).failed
+        >>> def window(errors, mu):
+        ...     return WindowStats(2000, errors, rng.lognormal(mu, 0.3, 500),
+        ...                        rng.integers(0, 2, 500))
+        >>> CanaryAnalysis()(window(10, 3.0), window(120, 3.5)).failed
         ['error_rate', 'latency', 'latency_p99']
     """
 
@@ -419,7 +422,8 @@ class CanaryAnalysis:
                 cfg.max_drift_share, n,
                 f"share of drifted features {v:.3f} (canary), bound {cfg.max_drift_share}"))
         if "estimated_performance" in c.extra and "estimated_performance" in b.extra:
-            vb, vc = float(b.extra["estimated_performance"]), float(c.extra["estimated_performance"])
+            vb = float(b.extra["estimated_performance"])
+            vc = float(c.extra["estimated_performance"])
             drop = vb - vc
             bound = cfg.max_estimated_performance_drop
             out.append(CheckResult(

@@ -10,8 +10,8 @@ updates and the bandit follows arms whose quality changes over time.
 arm is best (Monte Carlo over posterior draws), floored at ``min_share`` so every
 arm keeps some traffic and evidence. :meth:`~DiscountedThompsonBandit.decide`
 moves traffic only when the new allocation differs from the current one by more
-than ``hysteresis`` in total-variation distance (half the L1 distance): that dead
-band is the switching penalty that keeps equal arms from flapping.
+than ``hysteresis`` in total-variation distance (half the L1 distance): a dead
+band that ignores small moves.
 
 Drift context: ``shares(drift={arm: d})`` with ``d`` in [0, 1] (e.g. the share
 of drifted features the monitor reports for that arm's traffic) multiplies each
@@ -22,7 +22,9 @@ arm whose inputs drift loses traffic in proportion to how much it drifts.
 changes traffic only when the posterior probability that the new allocation earns
 more reward than the current one reaches ``switch_confidence``. Equal arms give a
 posterior probability of "best" that wanders all over [0, 1]; the two gates
-together keep that wandering from becoming traffic changes.
+together keep that wandering from becoming traffic changes. The price: once
+traffic has moved, equal arms may keep an uneven split (never below
+``min_share``) until the evidence clearly favours another allocation.
 
 The whole state is plain JSON (:meth:`to_dict` / :meth:`from_dict`), meant to
 live in ``Deployment.params``; randomness is derived from ``seed`` and a draw

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mlpilot.core.entities import Route
 from mlpilot.core.errors import InvalidArgument
 from mlpilot.delivery.analysis import AnalysisResult, CanaryAnalysis, WindowStats
 from mlpilot.delivery.decision import Decision, make_routes
@@ -92,7 +93,7 @@ class CanaryPolicy:
         self.min_step_seconds = min_step_seconds
         self.max_inconclusive_seconds = max_inconclusive_seconds
 
-    def _routes(self, state: CanaryState, weight: float):
+    def _routes(self, state: CanaryState, weight: float) -> tuple[Route, ...]:
         if weight >= 1.0 - _TOL:
             # keep the baseline at 0 so it stays loaded for an instant rollback
             weights = {state.baseline_version: 0.0, state.canary_version: 1.0}

@@ -87,10 +87,16 @@ def make_routes(weights: Mapping[int, float], roles: Mapping[int, str] | None = 
 
     Returns:
         The routes, in order.
+
+    Raises:
+        InvalidArgument: no weights, a negative weight, or all zero.
     """
     roles = roles or {}
     order = list(order) if order is not None else list(weights)
     total = sum(weights[v] for v in order)
+    if not order or total <= 0 or any(weights[v] < 0 for v in order):
+        raise InvalidArgument(
+            f"Route weights must be non-negative with a positive total. Got {dict(weights)}.")
     rounded = [round(weights[v] / total, 6) for v in order]
     # put the rounding residue on the largest route so the sum is exactly 1
     big = max(range(len(rounded)), key=lambda i: rounded[i])

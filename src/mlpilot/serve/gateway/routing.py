@@ -47,7 +47,9 @@ class WeightedPolicy(RoutingPolicy):
                  lock: threading.Lock | None = None) -> None:
         if not routes:
             raise ValueError("WeightedPolicy needs at least one route.")
-        self.routes = tuple(routes)
+        # A 0-weight route (a warm standby, a rolled-back canary) is kept loaded by the
+        # reconciler but must never be picked, not even through rounding.
+        self.routes = tuple(r for r in routes if r.weight > 0) or tuple(routes)
         total = sum(max(r.weight, 0.0) for r in self.routes)
         weights = [max(r.weight, 0.0) / total if total > 0 else 1 / len(self.routes)
                    for r in self.routes]

@@ -1,0 +1,44 @@
+"""Progressive delivery: pure policies that decide how traffic moves between versions.
+
+Every policy here reads a state and returns a :class:`Decision` (action, reason,
+evidence, new routes); none touches the store or the gateway. An engine applies
+the decision, e.g. ``store.put_deployment(name, ..., routes=d.routes, reason=d.reason)``.
+
+* :class:`CanaryAnalysis` — canary vs baseline, per metric, with tests and bounds.
+* :class:`CanaryPolicy` — steps a canary 5 → 25 → 50 → 100 %, promotes or rolls back.
+* :class:`DiscountedThompsonBandit` — non-stationary bandit allocation with hysteresis.
+* :class:`StickySplit`, :func:`ab_test` — fixed A/B split and its result.
+* :class:`BlueGreen` — atomic switch and switch-back.
+"""
+
+from mlpilot.delivery.ab import ABTestResult, StickySplit, ab_test, bucket
+from mlpilot.delivery.analysis import (
+    AnalysisConfig,
+    AnalysisResult,
+    CanaryAnalysis,
+    CheckResult,
+    WindowStats,
+)
+from mlpilot.delivery.bandit import DiscountedThompsonBandit
+from mlpilot.delivery.blue_green import BlueGreen
+from mlpilot.delivery.canary import CanaryPolicy, CanaryState
+from mlpilot.delivery.decision import ACTIONS, Decision, make_routes
+
+__all__ = [
+    "ACTIONS",
+    "ABTestResult",
+    "AnalysisConfig",
+    "AnalysisResult",
+    "BlueGreen",
+    "CanaryAnalysis",
+    "CanaryPolicy",
+    "CanaryState",
+    "CheckResult",
+    "Decision",
+    "DiscountedThompsonBandit",
+    "StickySplit",
+    "WindowStats",
+    "ab_test",
+    "bucket",
+    "make_routes",
+]
