@@ -185,3 +185,17 @@ def test_tokens(store: Store) -> None:
 def test_with_actor_attributes_events(store: Store) -> None:
     store.with_actor("alice").create_model("m")
     assert store.list_events(action="model.create")[0].actor == "alice"
+
+
+def test_decisions_keep_evidence_and_outcome(store: Store) -> None:
+    d = store.record_decision("rollback", "deployment", "credit-api",
+                              reason="canary error rate 4.1% vs 0.5% (p=0.001)",
+                              evidence={"p_value": 0.001, "nan": float("nan")})
+    assert d.outcome == "pending" and d.evidence == {"p_value": 0.001, "nan": None}
+    done = store.set_decision_outcome(d.id, "applied", {"revision": 3})
+    assert (done.outcome, done.outcome_detail) == ("applied", {"revision": 3})
+    assert [x.id for x in store.list_decisions(target="credit-api")] == [d.id]
+    actions = [e.action for e in store.list_events(target="credit-api")]
+    assert actions == ["decision.outcome", "decision.rollback"]
+    with pytest.raises(NotFound):
+        store.set_decision_outcome(999, "applied")

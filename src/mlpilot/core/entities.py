@@ -180,3 +180,19 @@ class Lineage:
     parent: ModelVersion | None
     deployments: tuple[Deployment, ...]
     edges: tuple[LineageEdge, ...]
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """An automatic (or human) decision as stored: what, why, the evidence, what came of it."""
+
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    reason: str
+    evidence: dict[str, Any]
+    outcome: str
+    outcome_detail: dict[str, Any] = field(default_factory=dict)

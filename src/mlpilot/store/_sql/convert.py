@@ -8,6 +8,7 @@ from mlpilot.core.clock import as_utc
 from mlpilot.core.entities import (
     ApiToken,
     Dataset,
+    DecisionRecord,
     Deployment,
     Event,
     LineageEdge,
@@ -23,6 +24,7 @@ from mlpilot.core.entities import (
 )
 from mlpilot.store._sql.tables import (
     DatasetRow,
+    DecisionRow,
     DeploymentRow,
     EventRow,
     LineageRow,
@@ -164,4 +166,13 @@ def token(row: TokenRow) -> ApiToken:
         created_at=as_utc(row.created_at),
         created_by=row.created_by,
         revoked=row.revoked,
+    )
+
+
+def decision(row: DecisionRow) -> DecisionRecord:
+    return DecisionRecord(
+        id=row.id, time=as_utc(row.time), actor=row.actor, action=row.action,
+        target_kind=row.target_kind, target=row.target, reason=row.reason,
+        evidence=dict(row.evidence), outcome=row.outcome,
+        outcome_detail=dict(row.outcome_detail),
     )

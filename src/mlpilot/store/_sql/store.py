@@ -6,6 +6,7 @@ from mlpilot.core.errors import StoreUnavailable
 from mlpilot.store import migrate
 from mlpilot.store._sql.core import StoreCore
 from mlpilot.store._sql.datasets import DatasetMixin
+from mlpilot.store._sql.decisions import DecisionMixin
 from mlpilot.store._sql.deployments import DeploymentMixin
 from mlpilot.store._sql.engine import make_engines
 from mlpilot.store._sql.events import EventMixin
@@ -13,8 +14,9 @@ from mlpilot.store._sql.lineage import LineageMixin
 from mlpilot.store._sql.tokens import TokenMixin
 
 
-class Store(LineageMixin, DeploymentMixin, DatasetMixin, EventMixin, TokenMixin, StoreCore):
-    """Registry, tracking, datasets, lineage, deployments, events and tokens.
+class Store(LineageMixin, DeploymentMixin, DatasetMixin, DecisionMixin, EventMixin, TokenMixin,
+            StoreCore):
+    """Registry, tracking, datasets, lineage, deployments, decisions, events and tokens.
 
     Thread-safe and process-safe: every method runs in its own transaction, and
     every mutation writes its audit Event in that same transaction. Returned

@@ -234,3 +234,23 @@ class TokenRow(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DecisionRow(Base):
+    """What the autopilot or a rollout decided, why (evidence) and what came of it."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_target", "target_kind", "target"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    time: Mapped[datetime] = mapped_column(TS, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str] = mapped_column(String(32), default="pending")
+    outcome_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
