@@ -105,14 +105,10 @@ def register(
     fmt = get_format(format) if format else format_for(model)
     ref = ctx.artifacts.put_bytes(fmt.dump(model))
 
-    run_id: str | None
-    if run is None:
-        current = active_run()
-        run_id = current.id if current else None
-    else:
-        run_id = run if isinstance(run, str) else run.id
-    if isinstance(run, ActiveRun) or (run is None and active_run() is not None):
-        (run if isinstance(run, ActiveRun) else active_run()).flush()  # type: ignore[union-attr]
+    producer = active_run() if run is None else run
+    run_id = producer if isinstance(producer, str) or producer is None else producer.id
+    if isinstance(producer, ActiveRun):
+        producer.flush()  # its latest metrics become the version's metrics
 
     dataset: Dataset | None = None
     frame: pd.DataFrame | None = None
