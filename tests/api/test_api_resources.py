@@ -94,3 +94,13 @@ def test_openapi_documents_every_route(client: Any) -> None:
     upload = spec["paths"]["/api/v1/artifacts"]["post"]
     assert "application/octet-stream" in upload["requestBody"]["content"]
     assert spec["paths"]["/api/v1/models"]["post"]["responses"]["409"]
+
+
+def test_decisions_are_listed_with_evidence(ctx: Context, client: Any) -> None:
+    ctx.store.record_decision("rollback", "deployment", "credit-api", reason="error rate",
+                              evidence={"p_value": 0.001})
+    reply = client.get(f"{API}/decisions", params={"target": "credit-api"})
+    assert reply.status_code == 200
+    body = reply.json()
+    assert [(d["action"], d["evidence"]["p_value"], d["outcome"]) for d in body] == [
+        ("rollback", 0.001, "pending")]

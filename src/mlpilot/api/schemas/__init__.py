@@ -22,6 +22,7 @@ from mlpilot.api.schemas._requests import (
 from mlpilot.api.schemas._responses import (
     ArtifactOut,
     DatasetOut,
+    DecisionOut,
     DeploymentOut,
     ErrorOut,
     EventOut,
@@ -44,6 +45,7 @@ __all__ = [
     "DeploymentOut",
     "DeploymentPut",
     "ErrorOut",
+    "DecisionOut",
     "EventOut",
     "HealthOut",
     "LineageEdgeOut",

@@ -154,6 +154,19 @@ class EventOut(_Out):
     payload: dict[str, Any]
 
 
+class DecisionOut(_Out):
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    target_kind: str
+    target: str
+    reason: str
+    evidence: dict[str, Any]
+    outcome: str
+    outcome_detail: dict[str, Any]
+
+
 class TokenOut(_Out):
     id: str
     name: str
