@@ -24,6 +24,7 @@ from mlpilot.cli import (
     events,
     lineage,
     registry,
+    rollout,
     runs,
     server,
     show,
@@ -65,7 +66,7 @@ def _root(
 
 
 for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
-               tokens, server, demo):
+               rollout, tokens, server, demo):
     module.register(app)
 
 

@@ -9,6 +9,8 @@ the decision, e.g. ``store.put_deployment(name, ..., routes=d.routes, reason=d.r
 * :class:`DiscountedThompsonBandit` — non-stationary bandit allocation with hysteresis.
 * :class:`StickySplit`, :func:`ab_test` — fixed A/B split and its result.
 * :class:`BlueGreen` — atomic switch and switch-back.
+* :class:`CanaryController` — the engine: applies :class:`CanaryPolicy` decisions to
+  the store, with windows from the inference log (:func:`window_stats`).
 """
 
 from mlpilot.delivery.ab import ABTestResult, StickySplit, ab_test, bucket
@@ -23,6 +25,8 @@ from mlpilot.delivery.bandit import DiscountedThompsonBandit
 from mlpilot.delivery.blue_green import BlueGreen
 from mlpilot.delivery.canary import CanaryPolicy, CanaryState
 from mlpilot.delivery.decision import ACTIONS, Decision, make_routes
+from mlpilot.delivery.engine import CanaryController
+from mlpilot.delivery.windows import collect_windows, window_stats
 
 __all__ = [
     "ACTIONS",
@@ -31,6 +35,7 @@ __all__ = [
     "AnalysisResult",
     "BlueGreen",
     "CanaryAnalysis",
+    "CanaryController",
     "CanaryPolicy",
     "CanaryState",
     "CheckResult",
@@ -40,5 +45,7 @@ __all__ = [
     "WindowStats",
     "ab_test",
     "bucket",
+    "collect_windows",
     "make_routes",
+    "window_stats",
 ]
