@@ -57,10 +57,19 @@ def test_time_is_normalised_to_utc_microseconds() -> None:
 def test_numpy_values_and_nan_are_encoded() -> None:
     record = InferenceRecord("r", T0, "d", "m", 1,
                              features={"a": np.int64(3), "b": np.float32(0.5),
-                                       "c": np.array([1, 2]), "d": float("nan")})
+                                       "c": np.array([1, 2]), "d": float("nan"),
+                                       "e": np.array(["x", None], dtype=object)},
+                             outputs={"p": np.array([0.5, np.inf])})
     back = decode_record(encode_record(record))
     assert back.features["a"] == 3 and back.features["b"] == 0.5
-    assert back.features["c"] == [1, 2] and np.isnan(back.features["d"])
+    assert back.features["c"] == [1, 2] and back.features["d"] is None  # strict JSON: null
+    assert back.features["e"] == ["x", None] and back.outputs["p"] == [0.5, None]
+
+
+def test_records_with_nan_literals_from_earlier_versions_decode() -> None:
+    legacy = b'[1,"r",0,"d","m",1,"production",200,1.5,null,{"x":NaN},{"p":[Infinity]}]'
+    back = decode_record(legacy)
+    assert np.isnan(back.features["x"]) and back.outputs["p"] == [float("inf")]
 
 
 def test_create_fills_id_and_time() -> None:

@@ -36,6 +36,7 @@ from mlpilot.serve.gateway.handlers import (
 from mlpilot.serve.gateway.metrics import GatewayMetrics
 from mlpilot.serve.gateway.reconciler import Loader, Reconciler
 from mlpilot.serve.gateway.settings import GatewaySettings
+from mlpilot.serve.gateway.shadow import ShadowMirror
 from mlpilot.serve.inference_log import InferenceLog
 
 
@@ -138,6 +139,8 @@ def create_gateway(
                               seed=settings.seed, loader=loader),
         metrics=GatewayMetrics(log.stats if log is not None else None),
         log=log, feedback_log=feedback_log, owns_feedback_log=False)
+    state.shadows = ShadowMirror(state.metrics, log, settings.max_shadow_pending,
+                                 settings.request_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -154,6 +157,8 @@ def create_gateway(
         try:
             yield
         finally:
+            if state.shadows is not None:
+                await state.shadows.drain(timeout=settings.request_timeout_s)
             await asyncio.to_thread(state.reconciler.stop)
             state.executor.shutdown(wait=False, cancel_futures=True)
             if state.owns_feedback_log and state.feedback_log is not None:

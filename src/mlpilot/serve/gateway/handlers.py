@@ -7,7 +7,7 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request, Response
@@ -18,14 +18,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlpilot.core.clock import utcnow
 from mlpilot.core.errors import MlpilotError, NotFound
 from mlpilot.sdk._context import Context
+from mlpilot.sdk._registry import RegisteredModel
 from mlpilot.serve.gateway import codec
+from mlpilot.serve.gateway.batching import MicroBatcher
 from mlpilot.serve.gateway.errors import ModelNotReady, PayloadTooLarge, PredictTimeout
 from mlpilot.serve.gateway.feedback import REQUEST_ID
 from mlpilot.serve.gateway.metrics import GatewayMetrics
-from mlpilot.serve.gateway.predict import ModelFailed, Prediction, run_prediction
+from mlpilot.serve.gateway.predict import ModelFailed, Prediction, PredictRequest
 from mlpilot.serve.gateway.reconciler import Reconciler
 from mlpilot.serve.gateway.routing import ServedModel
 from mlpilot.serve.gateway.settings import GatewaySettings
+from mlpilot.serve.gateway.shadow import ShadowMirror
 from mlpilot.serve.inference_log import InferenceLog, InferenceRecord
 
 logger = logging.getLogger("mlpilot.gateway")
@@ -45,6 +48,8 @@ class GatewayState:
     feedback_log: InferenceLog | None
     owns_feedback_log: bool
     executor: ThreadPoolExecutor | None = None
+    batchers: dict[tuple[str, int], MicroBatcher] = field(default_factory=dict)
+    shadows: ShadowMirror | None = None
 
 
 class RequestIdMiddleware:
@@ -101,11 +106,27 @@ async def read_body(request: Request) -> bytes:
         raise
 
 
-async def _run(gw: GatewayState, fn: Any) -> Prediction:
-    assert gw.executor is not None, "the gateway's lifespan has not started"
-    future = asyncio.wrap_future(gw.executor.submit(fn))
+def batcher_for(gw: GatewayState, model: RegisteredModel) -> MicroBatcher:
+    """The micro-batcher of a loaded version (one per model version and gateway)."""
+    key = (model.version.model, model.version.version)
+    batcher = gw.batchers.get(key)
+    if batcher is None:
+        assert gw.executor is not None, "the gateway's lifespan has not started"
+        s = gw.settings
+        name, version = key[0], str(key[1])
+        batcher = gw.batchers[key] = MicroBatcher(
+            gw.executor, max_rows=s.batch_max_rows, max_wait_s=s.batch_wait_ms / 1000,
+            max_request_rows=s.max_batch_rows,
+            observe_batch=lambda rows, _n: gw.metrics.batch_rows.labels(
+                name, version).observe(rows))
+    return batcher
+
+
+async def _run(gw: GatewayState, model: RegisteredModel, request: PredictRequest
+               ) -> Prediction:
     try:
-        return await asyncio.wait_for(future, gw.settings.request_timeout_s)
+        return await asyncio.wait_for(batcher_for(gw, model).predict(model, request),
+                                      gw.settings.request_timeout_s)
     except TimeoutError:
         raise PredictTimeout(
             f"The prediction took longer than the gateway's request timeout of "
@@ -115,9 +136,9 @@ async def _run(gw: GatewayState, fn: Any) -> Prediction:
 
 def _v1_answer(rid: str, served: ServedModel, version: int, p: Prediction) -> dict[str, Any]:
     out: dict[str, Any] = {"request_id": rid, "model": served.model, "version": version,
-                           "predictions": codec.jsonable(p.predictions)}
+                           "predictions": p.predictions}
     if p.probabilities is not None:
-        out["probabilities"] = codec.jsonable(p.probabilities)
+        out["probabilities"] = p.probabilities
         if p.classes is not None:
             out["classes"] = p.classes
     return out
@@ -129,10 +150,10 @@ def _oip_answer(rid: str, name: str, version: int, p: Prediction,
     if wanted is None or "predict" in wanted:
         outputs.append({"name": "predict", "shape": [p.rows],
                         "datatype": codec.oip_datatype(p.predictions),
-                        "data": codec.jsonable(p.predictions.reshape(-1))})
+                        "data": p.predictions.reshape(-1)})
     if p.probabilities is not None and (wanted is None or "predict_proba" in wanted):
         outputs.append({"name": "predict_proba", "shape": list(p.probabilities.shape),
-                        "datatype": "FP64", "data": codec.jsonable(p.probabilities.reshape(-1))})
+                        "datatype": "FP64", "data": p.probabilities.reshape(-1)})
     return {"model_name": name, "model_version": str(version), "id": rid, "outputs": outputs}
 
 
@@ -162,9 +183,13 @@ async def handle_predict(request: Request, name: str, protocol: str) -> Response
             columns, record = codec.columns_from_v1(payload)
             features = record if record is not None else columns
         proba = wanted is None or "predict_proba" in wanted
-        max_rows = gw.settings.max_batch_rows
-        prediction = await _run(gw, lambda: run_prediction(model, columns, max_rows=max_rows,
-                                                           proba=proba))
+        request_in = PredictRequest(columns, proba)
+        prediction = await _run(gw, model, request_in)
+        if served.shadows and gw.shadows is not None:
+            gw.shadows.mirror(lambda m, r: _run(gw, m, r), name=name, model_name=served.model,
+                              shadows=served.shadows, loaded=served.loaded,
+                              request=request_in, served=prediction, request_id=rid,
+                              arrived=arrived)
         if protocol == "oip":
             body = _oip_answer(rid, name, route.version, prediction, wanted)
         else:
@@ -172,7 +197,7 @@ async def handle_predict(request: Request, name: str, protocol: str) -> Response
         outputs = {"predict": prediction.predictions}
         if prediction.probabilities is not None:
             outputs["predict_proba"] = prediction.probabilities
-        response: Response = JSONResponse(body)
+        response: Response = Response(codec.dumps(body), media_type="application/json")
     except MlpilotError as exc:
         error = exc
         response = error_response(exc, rid)

@@ -13,6 +13,7 @@ from mlpilot.serve.inference_log import prometheus_samples
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
 class LogCollector(Collector):
@@ -55,6 +56,19 @@ class GatewayMetrics:
         self.rows = Counter(
             "mlpilot_predict_rows", "Rows predicted.", ["name", "version"],
             registry=self.registry)
+        self.batch_rows = Histogram(
+            "mlpilot_predict_batch_rows", "Rows per vectorised model call (micro-batching).",
+            ["name", "version"], buckets=BATCH_BUCKETS, registry=self.registry)
+        self.shadow_requests = Counter(
+            "mlpilot_shadow_requests", "Shadow copies of requests, by outcome "
+            "(answered, failed, dropped).", ["name", "version", "outcome"],
+            registry=self.registry)
+        self.shadow_rows = Counter(
+            "mlpilot_shadow_rows", "Rows a shadow predicted, by agreement with the served "
+            "answer.", ["name", "version", "agreement"], registry=self.registry)
+        self.shadow_latency = Histogram(
+            "mlpilot_shadow_latency_seconds", "Time a shadow copy took.",
+            ["name", "version"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.feedback = Counter(
             "mlpilot_feedback_items", "Feedback items received, by outcome.",
             ["status"], registry=self.registry)

@@ -1,15 +1,22 @@
-"""One prediction, run on a worker thread: build the frame, validate, predict."""
+"""Predictions on a worker thread: validate each request, predict a batch at once, split.
+
+Validation happens per request, so one bad request fails alone. The valid ones
+are predicted in one vectorised call; if that call raises, each request is
+retried on its own so a row that crashes the model fails only its own request.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from mlpilot.core.errors import MlpilotError
 from mlpilot.sdk._registry import RegisteredModel
-from mlpilot.serve.gateway.codec import Columns, build_frame
+from mlpilot.serve.gateway.codec import Columns, Prepared, assemble, prepare
 from mlpilot.serve.gateway.errors import PredictFailed
 
 logger = logging.getLogger("mlpilot.gateway")
@@ -17,12 +24,20 @@ logger = logging.getLogger("mlpilot.gateway")
 
 @dataclass(frozen=True)
 class Prediction:
-    """What a model answered for a batch."""
+    """What a model answered for one request's rows."""
 
     predictions: np.ndarray
     probabilities: np.ndarray | None
     classes: list[Any] | None
     rows: int
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    """One request's share of a batch."""
+
+    columns: Columns
+    proba: bool = True
 
 
 class ModelFailed(PredictFailed):
@@ -34,15 +49,9 @@ class ModelFailed(PredictFailed):
         self.cause = type(cause).__name__
 
 
-def run_prediction(model: RegisteredModel, columns: Columns, *, max_rows: int,
-                   proba: bool = True) -> Prediction:
-    """Validate ``columns`` against the model's signature and predict.
-
-    Raises:
-        InvalidInput, InputSchemaMismatch, PayloadTooLarge: the input is wrong (4xx).
-        ModelFailed: the model raised; only its class is logged, never the input.
-    """
-    frame = build_frame(columns, model.version.signature, max_rows)
+def _predict(model: RegisteredModel, parts: Sequence[Prepared], proba: bool
+             ) -> list[Prediction]:
+    frame = assemble(parts)
     loaded = model.model
     try:
         predictions = np.asarray(loaded.predict(frame))
@@ -52,5 +61,66 @@ def run_prediction(model: RegisteredModel, columns: Columns, *, max_rows: int,
                      type(exc).__name__, len(frame))
         raise ModelFailed(model.version.ref, exc) from None
     classes = loaded.classes_
-    return Prediction(predictions, probabilities,
-                      None if classes is None else classes.tolist(), len(frame))
+    labels = None if classes is None else classes.tolist()
+    out, start = [], 0
+    for part in parts:
+        stop = start + part.rows
+        out.append(Prediction(predictions[start:stop],
+                               None if probabilities is None else probabilities[start:stop],
+                               labels, part.rows))
+        start = stop
+    return out
+
+
+def predict_batch(model: RegisteredModel, requests: Sequence[PredictRequest], *,
+                  max_rows: int) -> list[Prediction | MlpilotError]:
+    """Answer each request: its :class:`Prediction`, or the error that is its answer.
+
+    Errors are :class:`InvalidInput`, :class:`InputSchemaMismatch`,
+    :class:`PayloadTooLarge` (the request is wrong, 4xx) or :class:`ModelFailed`
+    (the model raised; only its class is logged, never the input).
+    """
+    results: list[Prediction | MlpilotError | None] = [None] * len(requests)
+    valid: list[tuple[int, Prepared]] = []
+    for i, request in enumerate(requests):
+        try:
+            valid.append((i, prepare(request.columns, model.version.signature, max_rows)))
+        except MlpilotError as exc:
+            results[i] = exc
+    if valid:
+        proba = any(requests[i].proba for i, _ in valid)
+        try:
+            answers = _predict(model, [p for _, p in valid], proba)
+        except ModelFailed as exc:
+            if len(valid) == 1:
+                answers = [exc]
+            else:  # isolate the request that breaks the model
+                answers = [_predict_alone(model, p, proba) for _, p in valid]
+        for (i, _), answer in zip(valid, answers, strict=True):
+            if isinstance(answer, Prediction) and not requests[i].proba:
+                answer = replace(answer, probabilities=None)
+            results[i] = answer
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def _predict_alone(model: RegisteredModel, part: Prepared, proba: bool
+                   ) -> Prediction | MlpilotError:
+    try:
+        return _predict(model, [part], proba)[0]
+    except ModelFailed as exc:
+        return exc
+
+
+def run_prediction(model: RegisteredModel, columns: Columns, *, max_rows: int,
+                   proba: bool = True) -> Prediction:
+    """Validate ``columns`` against the model's signature and predict them alone.
+
+    Raises:
+        InvalidInput, InputSchemaMismatch, PayloadTooLarge: the input is wrong (4xx).
+        ModelFailed: the model raised.
+    """
+    answer = predict_batch(model, [PredictRequest(columns, proba)], max_rows=max_rows)[0]
+    if isinstance(answer, MlpilotError):
+        raise answer
+    return answer

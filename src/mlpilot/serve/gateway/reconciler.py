@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mlpilot.core.entities import Route
 from mlpilot.sdk._context import Context
@@ -19,6 +20,7 @@ from mlpilot.sdk._registry import RegisteredModel, load
 from mlpilot.serve.gateway.routing import (
     ALIAS_ROLE,
     SERVING_ROLES,
+    SHADOW_ROLE,
     RoutingTable,
     ServedModel,
     WeightedPolicy,
@@ -27,6 +29,20 @@ from mlpilot.serve.gateway.routing import (
 logger = logging.getLogger("mlpilot.gateway")
 
 Loader = Callable[[str, int], RegisteredModel]
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """What the store wants served under one name."""
+
+    model: str
+    source: str
+    routes: tuple[Route, ...]
+    revision: int = 0
+    shadows: tuple[Route, ...] = ()
+
+    def key(self) -> tuple[object, ...]:
+        return (self.model, self.source, self.routes, self.shadows)
 
 
 class Reconciler:
@@ -62,20 +78,34 @@ class Reconciler:
         """The current snapshot (never mutated; re-read it per request)."""
         return self._table
 
-    def _desired(self) -> dict[str, tuple[str, str, tuple[Route, ...], int]]:
+    def _desired(self) -> dict[str, _Wanted]:
         store = self.context.store
-        wanted: dict[str, tuple[str, str, tuple[Route, ...], int]] = {}
+        wanted: dict[str, _Wanted] = {}
         for d in store.list_deployments():
             if d.status != "active":
                 continue
             routes = tuple(r for r in d.routes if r.role in SERVING_ROLES)
+            shadows = tuple(r for r in d.routes if r.role == SHADOW_ROLE
+                            and r.version not in {s.version for s in routes})
             if routes:
-                wanted[d.name] = (d.model, "deployment", routes, d.revision)
+                wanted[d.name] = _Wanted(d.model, "deployment", routes, d.revision, shadows)
         for m in store.list_models():
             version = m.aliases.get("production")
             if version is not None and m.name not in wanted:
-                wanted[m.name] = (m.name, "alias", (Route(version, 1.0, ALIAS_ROLE),), 0)
+                wanted[m.name] = _Wanted(m.name, "alias", (Route(version, 1.0, ALIAS_ROLE),))
         return wanted
+
+    def _load_shadows(self, name: str, w: _Wanted) -> dict[int, RegisteredModel]:
+        """Shadow versions that load; one that does not is skipped (never fails the name)."""
+        loaded = {}
+        for r in w.shadows:
+            try:
+                loaded[r.version] = self._load(w.model, r.version)
+            except Exception as exc:
+                self.errors += 1
+                logger.warning("Could not load shadow %s/%s for %r (%s); serving without it.",
+                               w.model, r.version, name, type(exc).__name__)
+        return loaded
 
     def _load(self, model: str, version: int) -> RegisteredModel:
         key = (model, version)
@@ -100,9 +130,10 @@ class Reconciler:
                 return old
             served: dict[str, ServedModel] = {}
             failed: dict[str, str] = {}
-            for name, (model, source, routes, revision) in wanted.items():
+            for name, w in wanted.items():
+                model, routes = w.model, w.routes
                 previous = old.served.get(name)
-                if previous is not None and previous.key() == (model, source, routes):
+                if previous is not None and previous.key() == w.key():
                     served[name] = previous
                     continue
                 try:
@@ -116,9 +147,11 @@ class Reconciler:
                     else:
                         failed[name] = type(exc).__name__
                     continue
+                shadow_models = self._load_shadows(name, w)
+                shadows = tuple(r for r in w.shadows if r.version in shadow_models)
                 policy = WeightedPolicy(routes, self._rng, self._rng_lock)
-                served[name] = ServedModel(name, model, source, routes, policy, loaded,
-                                           revision)
+                served[name] = ServedModel(name, model, w.source, routes, policy,
+                                           {**shadow_models, **loaded}, w.revision, shadows)
             table = RoutingTable(served=served, failed=failed,
                                  generation=old.generation + 1)
             self._table = table  # the atomic swap

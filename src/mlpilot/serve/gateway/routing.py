@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from mlpilot.core.entities import Route
 from mlpilot.sdk._registry import RegisteredModel
 
-#: route roles that answer requests (shadow, when it comes, only observes)
+#: route roles that answer requests
 SERVING_ROLES = ("primary", "canary")
+#: the role of a route that gets a copy of the traffic and never answers
+SHADOW_ROLE = "shadow"
 #: the role logged for a name served through its model's ``production`` alias
 ALIAS_ROLE = "production"
 
@@ -89,8 +91,10 @@ class ServedModel:
         source: ``"deployment"`` or ``"alias"``.
         routes: the serving routes, in stored order.
         policy: chooses a route per request.
-        loaded: version -> loaded model, for every version in ``routes``.
+        loaded: version -> loaded model, for every version in ``routes`` (and
+            every shadow that could be loaded).
         revision: the deployment revision (0 for alias serving).
+        shadows: routes that get an asynchronous copy of each request.
     """
 
     name: str
@@ -100,15 +104,16 @@ class ServedModel:
     policy: RoutingPolicy
     loaded: Mapping[int, RegisteredModel]
     revision: int = 0
+    shadows: tuple[Route, ...] = ()
 
     @property
     def ready(self) -> bool:
-        """True when every route's version is loaded."""
+        """True when every serving route's version is loaded."""
         return all(r.version in self.loaded for r in self.routes)
 
     def key(self) -> tuple[object, ...]:
         """What identifies this entry's desired state (unchanged key: reuse the entry)."""
-        return (self.model, self.source, self.routes)
+        return (self.model, self.source, self.routes, self.shadows)
 
 
 @dataclass(frozen=True)

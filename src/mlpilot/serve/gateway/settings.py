@@ -23,6 +23,13 @@ class GatewaySettings:
             (plus the time to load a new version).
         request_timeout_s: longest a prediction may take before the client gets 504.
         predict_threads: worker threads running validation and predictions.
+        batch_max_rows: most rows that concurrent requests to one model version are
+            coalesced into for one vectorised call (1 turns micro-batching off).
+        batch_wait_ms: how long a batch waits for more requests before it runs;
+            0 runs it as soon as the model is free (requests that arrive meanwhile
+            form the next batch, so light traffic pays no added latency).
+        max_shadow_pending: most shadow copies in flight; beyond it copies are dropped
+            (and counted) so a slow shadow never builds up unbounded work.
         blas_threads: BLAS/OpenMP threads per process, set once at startup
             (``None`` leaves them alone). One thread avoids oversubscription, which
             makes single-row scikit-learn predictions slower.
@@ -36,12 +43,15 @@ class GatewaySettings:
     reconcile_interval_s: float = 2.0
     request_timeout_s: float = 10.0
     predict_threads: int = 4
+    batch_max_rows: int = 256
+    batch_wait_ms: float = 0.0
+    max_shadow_pending: int = 256
     blas_threads: int | None = 1
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_json_depth", "max_batch_rows",
-                     "max_feedback_items", "predict_threads"):
+        for name in ("max_body_bytes", "max_json_depth", "max_batch_rows", "max_feedback_items",
+                     "predict_threads", "batch_max_rows", "max_shadow_pending"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidArgument(
@@ -53,6 +63,11 @@ class GatewaySettings:
                 raise InvalidArgument(
                     f"GatewaySettings.{name} must be a positive number of seconds. "
                     f"Got {value!r}.", field=name)
+        wait = self.batch_wait_ms
+        if not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 <= wait <= 1000:
+            raise InvalidArgument(
+                f"GatewaySettings.batch_wait_ms must be a number of milliseconds in "
+                f"[0, 1000]. Got {wait!r}.", field="batch_wait_ms")
         if self.blas_threads is not None and (
                 not isinstance(self.blas_threads, int) or self.blas_threads < 1):
             raise InvalidArgument(

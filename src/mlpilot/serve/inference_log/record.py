@@ -6,10 +6,11 @@ version, so a reader can tell old layouts from new ones::
     [1, request_id, time_us, deployment, model, version, route,
      status, latency_ms, error, features, outputs]
 
-Positional JSON is both compact and fast in CPython (the C encoder and decoder
-do all the work). Non-JSON values in features and outputs (numpy scalars and
-arrays, datetimes, bytes) are converted on the way in; NaN and infinity are kept
-(Python's JSON dialect), because missing values are information.
+Positional JSON is both compact and fast (orjson does all the work). Non-JSON
+values in features and outputs (numpy scalars and arrays, datetimes, bytes) are
+converted on the way in. NaN and infinities are written as ``null`` (strict
+JSON: a missing value stays missing); records written by earlier versions with
+``NaN`` literals still decode.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from mlpilot.core.clock import utcnow
 from mlpilot.core.errors import InvalidArgument
@@ -95,7 +98,7 @@ class InferenceRecord:
 
 def _default(value: Any) -> Any:
     """JSON fallback for values the encoder does not know."""
-    if hasattr(value, "tolist"):  # numpy scalars and arrays, pandas values
+    if hasattr(value, "tolist"):  # object arrays, pandas values
         return value.tolist()
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -106,7 +109,7 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def encode_record(record: InferenceRecord, redact: frozenset[str] = frozenset()) -> bytes:
@@ -118,11 +121,11 @@ def encode_record(record: InferenceRecord, redact: frozenset[str] = frozenset())
     features = record.features
     if redact and not redact.isdisjoint(features):
         features = {k: (REDACTED if k in redact else v) for k, v in features.items()}
-    return _encoder.encode([
+    return orjson.dumps([
         ENCODING_VERSION, record.request_id, record.time_us, record.deployment,
         record.model, record.version, record.route, record.status, record.latency_ms,
         record.error, features, record.outputs,
-    ]).encode("utf-8")
+    ], default=_default, option=_OPTIONS)
 
 
 def decode_record(data: bytes | memoryview) -> InferenceRecord:
@@ -132,9 +135,12 @@ def decode_record(data: bytes | memoryview) -> InferenceRecord:
         ValueError: when the bytes are not a record of a known encoding version.
     """
     try:
-        row = json.loads(bytes(data))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"Inference record bytes are not valid JSON: {e}.") from e
+        row = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:  # written by earlier versions with NaN/Infinity literals
+            row = json.loads(bytes(data))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"Inference record bytes are not valid JSON: {e}.") from e
     if not isinstance(row, list) or not row or row[0] != ENCODING_VERSION or len(row) != 12:
         raise ValueError(
             f"Inference record has an unknown layout (expected version {ENCODING_VERSION} "
