@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-EXTRAS ?= dev,postgres,onnx
+EXTRAS ?= dev,postgres,onnx,ray
 
 .PHONY: venv demo test lint clean
 

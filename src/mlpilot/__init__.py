@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mlpilot.core.errors import MlpilotError
     from mlpilot.sdk._context import Context, get_context, set_context
     from mlpilot.sdk._datasets import load_dataset, register_dataset
-    from mlpilot.sdk._deploy import deploy
+    from mlpilot.sdk._deploy import deploy, switch, switch_back
     from mlpilot.sdk._registry import RegisteredModel, lineage, load, register, set_alias
     from mlpilot.sdk._tracking import ActiveRun, active_run, start_run
 
@@ -41,6 +41,8 @@ _LAZY = {
     "ActiveRun": "mlpilot.sdk._tracking",
     "active_run": "mlpilot.sdk._tracking",
     "deploy": "mlpilot.sdk._deploy",
+    "switch": "mlpilot.sdk._deploy",
+    "switch_back": "mlpilot.sdk._deploy",
     "start_run": "mlpilot.sdk._tracking",
 }
 
@@ -89,6 +91,8 @@ __all__ = [
     "set_context",
     "set_tags",
     "start_run",
+    "switch",
+    "switch_back",
 ]
 
 

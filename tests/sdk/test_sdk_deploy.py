@@ -32,7 +32,7 @@ def two_versions(context: Context) -> Context:
     ("shadow", [(1, 1.0, "primary"), (2, 0.0, "shadow")]),
     ("ab", [(1, 0.5, "primary"), (2, 0.5, "primary")]),
     ("bandit", [(1, 0.5, "primary"), (2, 0.5, "primary")]),
-    ("blue-green", [(2, 1.0, "primary")]),
+    ("blue-green", [(2, 1.0, "primary"), (1, 0.0, "primary")]),  # v1 stays loaded
 ])
 def test_strategies_become_routes(two_versions: Context, strategy: str,
                                   expected: list[tuple[int, float, str]]) -> None:

@@ -58,18 +58,61 @@ def serve(
     reconcile_interval: Annotated[float, typer.Option(
         "--reconcile-interval", min=0.1, help="Seconds between reads of the desired state.",
     )] = 2.0,
+    batch_max_rows: Annotated[int, typer.Option(
+        "--batch-max-rows", min=1,
+        help="Most rows concurrent requests to one model are batched into (1: no batching).",
+    )] = 256,
+    batch_wait_ms: Annotated[float, typer.Option(
+        "--batch-wait-ms", min=0.0, max=1000.0,
+        help="Extra wait to fill a batch (0: run as soon as the model is free).",
+    )] = 0.0,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Serve on Ray Serve with autoscaled replicas (needs mlpilot[ray]); "
+                      "joins RAY_ADDRESS's cluster or starts a local one.",
+    )] = False,
+    min_replicas: Annotated[int | None, typer.Option(
+        "--min-replicas", min=1, help="With --ray: fewest replicas kept [default: 1].",
+    )] = None,
+    max_replicas: Annotated[int | None, typer.Option(
+        "--max-replicas", min=1,
+        help="With --ray: most replicas the autoscaler starts [default: 2, or --min-replicas].",
+    )] = None,
 ) -> None:
     """Serve models (Open Inference Protocol v2 and simple JSON), logging every prediction."""
     from mlpilot.serve.gateway import GatewaySettings
-    from mlpilot.serve.gateway.server import serve_gateway
 
+    if ray and workers != 1:
+        raise typer.BadParameter(
+            "--workers does not apply with --ray: Ray Serve runs the replicas; set "
+            "--min-replicas/--max-replicas instead.", param_hint="--workers")
+    if not ray and (min_replicas is not None or max_replicas is not None):
+        raise typer.BadParameter("--min-replicas/--max-replicas need --ray; without it use "
+                                 "--workers.", param_hint="--min-replicas/--max-replicas")
+    min_replicas = min_replicas or 1
+    max_replicas = max_replicas or max(2, min_replicas)
+    if min_replicas > max_replicas:
+        raise typer.BadParameter(f"--max-replicas ({max_replicas}) must be at least "
+                                 f"--min-replicas ({min_replicas}).", param_hint="--max-replicas")
+    settings = GatewaySettings(reconcile_interval_s=reconcile_interval,
+                               batch_max_rows=batch_max_rows, batch_wait_ms=batch_wait_ms)
     context = open_context()
     directory = None if no_log else (log_dir or str(context.settings.home / "inference-log"))
+    if ray:
+        from mlpilot.serve.gateway.ray_serve import serve_gateway_on_ray
+
+        err().print(f"Serving models on Ray Serve at http://{host}:{port} with "
+                    f"{min_replicas}-{max_replicas} replica(s); inference log: "
+                    f"{directory or 'off'}. Press Ctrl+C to stop.",
+                    markup=False, highlight=False, soft_wrap=True)
+        serve_gateway_on_ray(context, host, port, log_dir=directory, settings=settings,
+                             min_replicas=min_replicas, max_replicas=max_replicas)
+        return
+    from mlpilot.serve.gateway.server import serve_gateway
+
     err().print(f"Serving models on http://{host}:{port} with {workers} worker(s); inference "
                 f"log: {directory or 'off'}. Press Ctrl+C to stop.",
                 markup=False, highlight=False, soft_wrap=True)
-    serve_gateway(context, host, port, workers=workers, log_dir=directory,
-                  settings=GatewaySettings(reconcile_interval_s=reconcile_interval))
+    serve_gateway(context, host, port, workers=workers, log_dir=directory, settings=settings)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,9 +11,14 @@ the decision, e.g. ``store.put_deployment(name, ..., routes=d.routes, reason=d.r
 * :class:`BlueGreen` — atomic switch and switch-back.
 * :class:`CanaryController` — the engine: applies :class:`CanaryPolicy` decisions to
   the store, with windows from the inference log (:func:`window_stats`).
+* :class:`BanditController` — feeds rewards (feedback joined with the inference log,
+  :func:`collect_rewards`) to a :class:`DiscountedThompsonBandit` and applies its moves.
+* :class:`ABController` — tests an A/B deployment's versions and reports; never moves traffic.
+* :class:`BlueGreenController` — applies blue-green switches and switch-backs.
 """
 
 from mlpilot.delivery.ab import ABTestResult, StickySplit, ab_test, bucket
+from mlpilot.delivery.ab_engine import ABController
 from mlpilot.delivery.analysis import (
     AnalysisConfig,
     AnalysisResult,
@@ -22,18 +27,29 @@ from mlpilot.delivery.analysis import (
     WindowStats,
 )
 from mlpilot.delivery.bandit import DiscountedThompsonBandit
+from mlpilot.delivery.bandit_engine import BanditController
 from mlpilot.delivery.blue_green import BlueGreen
+from mlpilot.delivery.blue_green_engine import BlueGreenController
 from mlpilot.delivery.canary import CanaryPolicy, CanaryState
 from mlpilot.delivery.decision import ACTIONS, Decision, make_routes
 from mlpilot.delivery.engine import CanaryController
-from mlpilot.delivery.windows import collect_windows, window_stats
+from mlpilot.delivery.windows import (
+    Reward,
+    collect_rewards,
+    collect_windows,
+    new_feedback,
+    window_stats,
+)
 
 __all__ = [
     "ACTIONS",
+    "ABController",
     "ABTestResult",
     "AnalysisConfig",
     "AnalysisResult",
+    "BanditController",
     "BlueGreen",
+    "BlueGreenController",
     "CanaryAnalysis",
     "CanaryController",
     "CanaryPolicy",
@@ -41,11 +57,14 @@ __all__ = [
     "CheckResult",
     "Decision",
     "DiscountedThompsonBandit",
+    "Reward",
     "StickySplit",
     "WindowStats",
     "ab_test",
     "bucket",
+    "collect_rewards",
     "collect_windows",
     "make_routes",
+    "new_feedback",
     "window_stats",
 ]

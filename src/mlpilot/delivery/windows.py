@@ -18,20 +18,33 @@ compares. Rules:
   *labelled* and *correct* when its first prediction equals the label. When no
   request of the version is labelled, ``correct``/``labelled`` stay ``None`` so
   the accuracy check is skipped rather than waiting forever.
+
+:func:`new_feedback` and :func:`collect_rewards` serve engines that consume
+rewards incrementally (the bandit): a label counts in the feedback window where
+it *first* arrived, so a label sent again later is never consumed twice, and
+each labelled request becomes one :class:`Reward` (correctness of its first
+prediction, or the label itself when it is a numeric reward in [0, 1]).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mlpilot.core.clock import as_utc
 from mlpilot.delivery.analysis import WindowStats
 
+if TYPE_CHECKING:
+    from mlpilot.serve.inference_log import InferenceRecord
+
 FEEDBACK_ROUTE = "feedback"  # mirrors mlpilot.serve.gateway.feedback (no gateway import here)
+#: how a labelled request becomes a reward: the prediction matches the label, or the
+#: label is itself a numeric reward in [0, 1] (a conversion, a business value)
+REWARD_MODES = ("correct", "label")
 
 
 @dataclass
@@ -68,6 +81,20 @@ def _same(prediction: Any, label: Any) -> bool:
     return prediction == label or str(prediction) == str(label)
 
 
+def _served(log_dir: str | os.PathLike[str], deployment: str, versions: Iterable[int],
+            since: datetime | None, until: datetime | None,
+            model: str | None) -> Iterator[InferenceRecord]:
+    """The records ``versions`` of ``deployment`` answered in ``[since, until)``."""
+    if not Path(log_dir).is_dir():
+        return
+    from mlpilot.serve.inference_log import read_records
+
+    wanted = {int(v) for v in versions}
+    for r in read_records(log_dir, since=since, until=until, model=model):
+        if r.deployment == deployment and r.route != FEEDBACK_ROUTE and r.version in wanted:
+            yield r
+
+
 def collect_windows(log_dir: str | os.PathLike[str], deployment: str, versions: Iterable[int],
                     since: datetime, until: datetime | None = None,
                     feedback: Mapping[str, Any] | None = None,
@@ -87,24 +114,19 @@ def collect_windows(log_dir: str | os.PathLike[str], deployment: str, versions: 
         ``{version: WindowStats}`` for every requested version.
     """
     accs = {int(v): _Acc() for v in versions}
-    if Path(log_dir).is_dir():
-        from mlpilot.serve.inference_log import read_records
-
-        for r in read_records(log_dir, since=since, until=until, model=model):
-            if r.deployment != deployment or r.route == FEEDBACK_ROUTE or r.version not in accs:
-                continue
-            acc = accs[r.version]  # type: ignore[index]
-            acc.requests += 1
-            if r.status >= 500:
-                acc.errors += 1
-            if r.status >= 400:
-                continue
-            acc.latencies.append(float(r.latency_ms))
-            rows = _rows(r.outputs)
-            acc.predictions.extend(rows)
-            if feedback is not None and rows and r.request_id in feedback:
-                acc.labelled += 1
-                acc.correct += _same(rows[0], _label(feedback[r.request_id]))
+    for r in _served(log_dir, deployment, accs, since, until, model):
+        acc = accs[r.version]  # type: ignore[index]
+        acc.requests += 1
+        if r.status >= 500:
+            acc.errors += 1
+        if r.status >= 400:
+            continue
+        acc.latencies.append(float(r.latency_ms))
+        rows = _rows(r.outputs)
+        acc.predictions.extend(rows)
+        if feedback is not None and rows and r.request_id in feedback:
+            acc.labelled += 1
+            acc.correct += _same(rows[0], _label(feedback[r.request_id]))
     return {v: a.stats() for v, a in accs.items()}
 
 
@@ -128,3 +150,111 @@ def summarize(stats: WindowStats) -> dict[str, Any]:
         "predictions": len(stats.predictions),
         "labelled": stats.labelled, "correct": stats.correct,
     }
+
+
+@dataclass(frozen=True)
+class Reward:
+    """One labelled request of a version, as a bandit reward.
+
+    Attributes:
+        time: when the request was answered.
+        version: the version that answered it.
+        request_id: the request.
+        reward: in [0, 1], or ``None`` when the label is no valid reward (mode
+            ``"label"`` with a label that is not a number in [0, 1]).
+    """
+
+    time: datetime
+    version: int
+    request_id: str
+    reward: float | None
+
+
+def _reward(prediction: Any, label: Any, mode: str) -> float | None:
+    if mode == "correct":
+        return float(_same(prediction, label))
+    if isinstance(label, bool):
+        return float(label)
+    try:
+        value = float(label)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None
+
+
+def new_feedback(log_dir: str | os.PathLike[str], since: datetime, until: datetime,
+                 read_since: datetime | None = None) -> dict[str, Any]:
+    """Labels whose *first* arrival falls in ``[since, until)``, latest label before ``until``.
+
+    A label re-sent later (after ``until``) does not make its request new again,
+    so engines that advance ``since`` tick by tick consume each request once.
+
+    Args:
+        log_dir: the inference-log directory; feedback is read from its
+            ``feedback`` sub-directory (missing: no feedback).
+        since: window start (first arrival, inclusive).
+        until: window end (exclusive).
+        read_since: read the feedback stream from here on only (default: all of
+            it); bounds the work, at the price that a label first sent before
+            ``read_since`` and re-sent inside the window reads as new.
+
+    Returns:
+        request id -> :class:`~mlpilot.serve.gateway.feedback.Feedback`.
+    """
+    directory = Path(log_dir) / FEEDBACK_ROUTE
+    if not directory.is_dir():
+        return {}
+    from mlpilot.serve.gateway.feedback import from_record
+    from mlpilot.serve.inference_log import read_records
+
+    first: dict[str, datetime] = {}
+    latest: dict[str, Any] = {}
+    records = sorted((r for r in read_records(directory, since=read_since, until=until)
+                      if r.route == FEEDBACK_ROUTE), key=lambda r: r.time_us)
+    for r in records:
+        first.setdefault(r.request_id, r.time)
+        latest[r.request_id] = from_record(r)
+    since = as_utc(since)
+    return {rid: latest[rid] for rid, t in first.items() if t >= since}
+
+
+def collect_rewards(log_dir: str | os.PathLike[str], deployment: str, versions: Iterable[int],
+                    since: datetime, until: datetime | None, feedback: Mapping[str, Any],
+                    *, mode: str = "correct", model: str | None = None) -> list[Reward]:
+    """One reward per labelled successful request of ``versions``, in time order.
+
+    Args:
+        log_dir: the inference-log directory.
+        deployment: the deployment the records must carry.
+        versions: the versions (arms) wanted.
+        since: start of the requests' window, inclusive.
+        until: end of it, exclusive.
+        feedback: request id -> label (or ``Feedback``), e.g. from :func:`new_feedback`.
+        mode: ``"correct"`` (1 when the first prediction equals the label) or
+            ``"label"`` (the label is the reward; see :class:`Reward`).
+        model: the model name, to prune Parquet partitions (optional).
+
+    Returns:
+        The rewards, oldest request first (requests without a label are left out).
+
+    Raises:
+        InvalidArgument: unknown ``mode``.
+    """
+    if mode not in REWARD_MODES:
+        from mlpilot.core.errors import InvalidArgument
+
+        raise InvalidArgument(f"No reward mode named {mode!r}. Available: {list(REWARD_MODES)}.")
+    if not feedback:
+        return []
+    rewards = []
+    for r in _served(log_dir, deployment, versions, since, until, model):
+        if r.status >= 400 or r.request_id not in feedback:
+            continue
+        rows = _rows(r.outputs)
+        if rows or mode == "label":
+            rewards.append(Reward(r.time, int(r.version),  # type: ignore[arg-type]
+                                  r.request_id,
+                                  _reward(rows[0] if rows else None,
+                                          _label(feedback[r.request_id]), mode)))
+    rewards.sort(key=lambda w: w.time)
+    return rewards

@@ -34,6 +34,9 @@ def _routes(strategy: str, candidate: int, baseline: int | None,
                 "(no production alias, or it is the same version). Pass --baseline N, or "
                 "use --strategy single."
             )
+        if strategy == "blue-green":  # nothing to stand by yet: switch is refused until then
+            return [Route(candidate, 1.0)], {**params, "active": candidate, "standby": None,
+                                             "previous": None}
         return [Route(candidate, 1.0)], params
     if strategy == "canary":
         steps = tuple(float(s) for s in params.get("steps", DEFAULT_CANARY_STEPS))
@@ -51,8 +54,13 @@ def _routes(strategy: str, candidate: int, baseline: int | None,
             raise InvalidArgument(f"The A/B split must be in (0, 1). Got {split}.")
         return ([Route(baseline, 1 - split), Route(candidate, split)],
                 {**params, "split": split, "baseline": baseline})
-    # blue-green: the candidate takes all traffic at once; the baseline stays warm
-    return [Route(candidate, 1.0)], {**params, "standby": baseline}
+    from mlpilot.delivery.blue_green import BlueGreen  # scipy & co: only when needed
+    from mlpilot.delivery.decision import make_routes
+
+    # blue-green: the candidate takes all traffic at once; the baseline stays loaded at
+    # weight 0 (instant switch-back), and is what a switch-back returns to
+    pair = BlueGreen(active=candidate, standby=baseline, previous=baseline)
+    return list(make_routes({candidate: 1.0, baseline: 0.0})), {**params, **pair.to_dict()}
 
 
 def deploy(
@@ -106,3 +114,51 @@ def deploy(
     return ctx.store.put_deployment(name or model, model=model, strategy=strategy,
                                     routes=routes, params=full_params, slos=slos or {},
                                     reason=note)
+
+
+def switch(name: str, *, reason: str = "", context: Context | None = None) -> Deployment:
+    """Blue-green: send all of endpoint ``name``'s traffic to its standby version, at once.
+
+    The active version becomes the standby (kept loaded at weight 0), so
+    :func:`switch_back` is instant too. Stored as a ``switch`` decision with its
+    evidence, and audited.
+
+    Args:
+        name: the blue-green deployment.
+        reason: why (kept with the decision and the audit event).
+
+    Returns:
+        The deployment after the switch.
+
+    Raises:
+        NotFound: no deployment has that name.
+        InvalidArgument: not a blue-green deployment, or it has no standby version.
+        Conflict: the deployment changed meanwhile; nothing was switched.
+    """
+    from mlpilot.delivery.blue_green_engine import BlueGreenController
+
+    ctx = context or get_context()
+    BlueGreenController(ctx.store).switch(name, reason)
+    return ctx.store.get_deployment(name)
+
+
+def switch_back(name: str, *, reason: str = "", context: Context | None = None) -> Deployment:
+    """Blue-green: undo the last switch (or the deploy) of endpoint ``name``, at once.
+
+    Args:
+        name: the blue-green deployment.
+        reason: why (kept with the decision and the audit event).
+
+    Returns:
+        The deployment after the switch back.
+
+    Raises:
+        NotFound: no deployment has that name.
+        InvalidArgument: not a blue-green deployment, or no switch to undo.
+        Conflict: the deployment changed meanwhile; nothing was switched.
+    """
+    from mlpilot.delivery.blue_green_engine import BlueGreenController
+
+    ctx = context or get_context()
+    BlueGreenController(ctx.store).switch_back(name, reason)
+    return ctx.store.get_deployment(name)

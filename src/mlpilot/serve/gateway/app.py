@@ -114,6 +114,7 @@ def create_gateway(
     settings: GatewaySettings | None = None,
     feedback_log: InferenceLog | None = None,
     loader: Loader | None = None,
+    owns_log: bool = False,
 ) -> FastAPI:
     """Build the serving gateway for the models and deployments in ``context``'s store.
 
@@ -123,7 +124,8 @@ def create_gateway(
 
     Args:
         context: the store and artifacts to serve from.
-        log: where answered requests are recorded (caller owns and closes it).
+        log: where answered requests are recorded (the caller closes it, unless
+            ``owns_log``: then the app closes it on shutdown).
         settings: limits and timings (defaults: :class:`GatewaySettings`).
         feedback_log: the feedback stream; by default the app opens
             ``<log.directory>/feedback`` on startup and closes it on shutdown.
@@ -164,6 +166,8 @@ def create_gateway(
             if state.owns_feedback_log and state.feedback_log is not None:
                 state.feedback_log.close(timeout=10)
                 state.feedback_log = None
+            if owns_log and log is not None:
+                log.close(timeout=10)
 
     app = FastAPI(title="mlpilot gateway", version=__version__, lifespan=lifespan,
                   description="Open Inference Protocol (KServe V2) and simple JSON serving.")

@@ -55,6 +55,11 @@ class MicroBatcher:
         self._queue: deque[_Waiting] = deque()
         self._running = False
 
+    @property
+    def idle(self) -> bool:
+        """True when nothing is queued or running."""
+        return not self._running and not self._queue
+
     async def predict(self, model: RegisteredModel, request: PredictRequest) -> Prediction:
         """The answer to ``request``; raises the error that is its answer.
 

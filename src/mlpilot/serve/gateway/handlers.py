@@ -112,6 +112,7 @@ def batcher_for(gw: GatewayState, model: RegisteredModel) -> MicroBatcher:
     batcher = gw.batchers.get(key)
     if batcher is None:
         assert gw.executor is not None, "the gateway's lifespan has not started"
+        _forget_unserved(gw)
         s = gw.settings
         name, version = key[0], str(key[1])
         batcher = gw.batchers[key] = MicroBatcher(
@@ -120,6 +121,14 @@ def batcher_for(gw: GatewayState, model: RegisteredModel) -> MicroBatcher:
             observe_batch=lambda rows, _n: gw.metrics.batch_rows.labels(
                 name, version).observe(rows))
     return batcher
+
+
+def _forget_unserved(gw: GatewayState) -> None:
+    """Drop the idle batchers of versions the routing table no longer serves."""
+    served = {(m.version.model, m.version.version) for s in gw.reconciler.table.served.values()
+              for m in s.loaded.values()}
+    for key in [k for k, b in gw.batchers.items() if k not in served and b.idle]:
+        del gw.batchers[key]
 
 
 async def _run(gw: GatewayState, model: RegisteredModel, request: PredictRequest

@@ -46,7 +46,8 @@ def _worker_app() -> FastAPI:
                         artifact_url=config["artifact_url"], actor=config["actor"])
     context = Context.from_settings(settings)
     log = _open_slot(Path(config["log_dir"])) if config["log_dir"] else None
-    return create_gateway(context, log=log, settings=GatewaySettings(**config["gateway"]))
+    return create_gateway(context, log=log, settings=GatewaySettings(**config["gateway"]),
+                          owns_log=True)
 
 
 def serve_gateway(
