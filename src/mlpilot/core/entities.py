@@ -196,3 +196,86 @@ class DecisionRecord:
     evidence: dict[str, Any]
     outcome: str
     outcome_detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """A monitored value over one window (DESIGN.md §2).
+
+    Attributes:
+        model: the model monitored.
+        name: what was measured: ``drift.ks``, ``accuracy``, ``latency_p99_ms``, ...
+        window_start: window start (inclusive, UTC).
+        window_end: window end (exclusive, UTC).
+        value: the value (``None`` when it could not be computed, e.g. no labels yet).
+        deployment: the endpoint ("" for the model as a whole).
+        version: the version (0 for all versions of the window).
+        feature: the column a per-feature metric is about ("" otherwise).
+        details: the evidence (threshold, p-value, verdict, CI, ...), strict JSON.
+        id: the stored id (0 before it is stored).
+    """
+
+    model: str
+    name: str
+    window_start: datetime
+    window_end: datetime
+    value: float | None
+    deployment: str = ""
+    version: int = 0
+    feature: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+
+
+ALERT_SEVERITIES = ("info", "warning", "critical")
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A de-duplicated anomaly: one per incident (its ``key``), not per window or feature.
+
+    Attributes:
+        id: stored id.
+        key: the grouping key; while an alert with this key is unresolved, new
+            signals with the key update it instead of opening another.
+        model: the model concerned.
+        deployment: the endpoint ("" when not specific to one).
+        kind: ``drift``, ``performance``, ``latency``, ``errors``, ``quality``, ...
+        severity: ``info``, ``warning`` or ``critical`` (the highest seen).
+        status: ``open``, ``acknowledged`` or ``resolved``.
+        title: one line for lists and notifications.
+        summary: what was seen, in a sentence or two.
+        evidence: the latest signals with their statistics (strict JSON).
+        occurrences: how many times the signal was raised while unresolved.
+        first_seen: when it opened.
+        last_seen: the latest time it was raised.
+        acknowledged_at, acknowledged_by, resolved_at, resolved_by: the lifecycle.
+        note: the latest acknowledge/resolve note.
+        diagnosis: the root-cause analysis linked to it (empty until diagnosed).
+    """
+
+    id: int
+    key: str
+    model: str
+    deployment: str
+    kind: str
+    severity: str
+    status: str
+    title: str
+    summary: str
+    evidence: dict[str, Any]
+    occurrences: int
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    note: str = ""
+    diagnosis: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """True until resolved."""
+        return self.status != "resolved"

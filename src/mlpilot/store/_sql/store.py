@@ -11,12 +11,13 @@ from mlpilot.store._sql.deployments import DeploymentMixin
 from mlpilot.store._sql.engine import make_engines
 from mlpilot.store._sql.events import EventMixin
 from mlpilot.store._sql.lineage import LineageMixin
+from mlpilot.store._sql.monitoring import MonitoringMixin
 from mlpilot.store._sql.tokens import TokenMixin
 
 
-class Store(LineageMixin, DeploymentMixin, DatasetMixin, DecisionMixin, EventMixin, TokenMixin,
-            StoreCore):
-    """Registry, tracking, datasets, lineage, deployments, decisions, events and tokens.
+class Store(LineageMixin, DeploymentMixin, DatasetMixin, DecisionMixin, MonitoringMixin,
+            EventMixin, TokenMixin, StoreCore):
+    """Registry, tracking, datasets, lineage, deployments, decisions, monitoring, events, tokens.
 
     Thread-safe and process-safe: every method runs in its own transaction, and
     every mutation writes its audit Event in that same transaction. Returned

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -254,3 +255,72 @@ class DecisionRow(Base):
     evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
     outcome: Mapped[str] = mapped_column(String(32), default="pending")
     outcome_detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class MetricPointRow(Base):
+    """A monitored value over one window; one row per (series, window)."""
+
+    __tablename__ = "metric_points"
+    __table_args__ = (
+        UniqueConstraint("model", "deployment", "version", "name", "feature", "window_start",
+                         "window_end", name="uq_metric_points_window"),
+        Index("ix_metric_points_series", "model", "name", "window_start"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    model: Mapped[str] = mapped_column(String(128))
+    deployment: Mapped[str] = mapped_column(String(256), default="")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(128))
+    feature: Mapped[str] = mapped_column(String(256), default="")
+    window_start: Mapped[datetime] = mapped_column(TS)
+    window_end: Mapped[datetime] = mapped_column(TS)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """A de-duplicated alert; at most one unresolved alert per key (partial unique index)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_active_key", "key", unique=True,
+              sqlite_where=text("status != 'resolved'"),
+              postgresql_where=text("status != 'resolved'")),
+        Index("ix_alerts_model_status", "model", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    key: Mapped[str] = mapped_column(String(512))
+    model: Mapped[str] = mapped_column(String(128))
+    deployment: Mapped[str] = mapped_column(String(256), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(512))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime] = mapped_column(TS, index=True)
+    last_seen: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(TS, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    diagnosis: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class MonitorCursorRow(Base):
+    """How far the monitor has read, per series: each window is read once."""
+
+    __tablename__ = "monitor_cursors"
+
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime]
