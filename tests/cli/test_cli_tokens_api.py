@@ -87,10 +87,12 @@ def test_demo_gets_the_context_and_a_console(cli: Any, home: Path,
 
     seen: list[Any] = []
 
-    def run_demo(context: Any, console: Any) -> None:
-        seen.append(context)
+    def run_demo(context: Any, console: Any, serving: bool = True) -> None:
+        seen.append((context, serving))
         console.print("demo ran")
 
     monkeypatch.setattr(mlpilot.demo, "run_demo", run_demo, raising=False)
     assert "demo ran" in cli.ok("demo")
-    assert seen[0].settings.home == home
+    assert seen[0][0].settings.home == home and seen[0][1] is True
+    assert "demo ran" in cli.ok("demo", "--no-serving")
+    assert seen[1][1] is False

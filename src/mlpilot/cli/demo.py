@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mlpilot.cli._context import open_context
 from mlpilot.cli._output import fail, out
 
 
-def demo() -> None:
-    """Train, register, compare and promote models end to end, explaining each step."""
+def demo(
+    serving: Annotated[bool, typer.Option(
+        "--serving/--no-serving",
+        help="Also serve over HTTP on 127.0.0.1, canary the best model to production and "
+             "roll back a broken one (about 20 s more).")] = True,
+) -> None:
+    """Train, register, check, serve, canary and roll back models, explaining each step."""
     try:
         from mlpilot.demo import run_demo
     except ImportError as exc:
@@ -17,7 +24,7 @@ def demo() -> None:
     from mlpilot.sdk._context import get_context
 
     open_context()  # the demo acts on the stores --home / MLPILOT_* name
-    run_demo(get_context(), out())
+    run_demo(get_context(), out(), serving=serving)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """`mlpilot demo`: generate data, train two tracked versions, register them with lineage.
 
-Later pillars (checks, serving, monitoring, autopilot) extend this same story.
+Then the CI gates, then serving and progressive delivery (:mod:`mlpilot.demo.serving`);
+later pillars (monitoring, autopilot) extend this same story.
 """
 
 from __future__ import annotations
@@ -90,8 +91,16 @@ def _train(candidate: Candidate, run: ActiveRun, train: pd.DataFrame,
     return model, metrics
 
 
-def run_demo(context: Context, console: Console | None = None) -> list[ModelVersion]:
-    """Run the demo against ``context`` and print what it did; returns the new versions."""
+def run_demo(context: Context, console: Console | None = None, *,
+             serving: bool = True) -> list[ModelVersion]:
+    """Run the demo against ``context`` and print what it did; returns the new versions.
+
+    Args:
+        context: the stores to fill.
+        console: where the story is told (default: stdout).
+        serving: also serve over HTTP on 127.0.0.1, canary the best candidate to
+            production and roll back a broken one (see :mod:`mlpilot.demo.serving`).
+    """
     console = console or Console()
     console.rule("[bold]mlpilot demo[/bold] — credit risk")
     data = make_credit_data(6000, seed=7)
@@ -133,6 +142,10 @@ def run_demo(context: Context, console: Console | None = None) -> list[ModelVers
     refs = {"good": f"{MODEL}/{best.version}",
             **train_extra_candidates(context, train, holdout, _pipeline)}
     run_gates(context, console, refs)
+    if serving and best.version != first.version:
+        from mlpilot.demo.serving import run_serving  # uvicorn and httpx load only here
+
+        run_serving(context, console, train, holdout, _pipeline, best.version)
     return [store.get_version(MODEL, v.version) for v in versions]
 
 

@@ -107,6 +107,14 @@ def _routes(app: FastAPI) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _limit_threads(limit: int | None) -> None:
+    """Cap BLAS/OpenMP threads in the calling thread (and process-wide for BLAS)."""
+    if limit is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=limit)
+
+
 def create_gateway(
     context: Context,
     *,
@@ -146,15 +154,14 @@ def create_gateway(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.blas_threads is not None:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(limits=settings.blas_threads)
+        _limit_threads(settings.blas_threads)
         if state.feedback_log is None and log is not None:
             state.feedback_log = InferenceLog(feedback_dir(log.directory))
             state.owns_feedback_log = True
-        state.executor = ThreadPoolExecutor(settings.predict_threads,
-                                            thread_name_prefix="mlpilot-predict")
+        # OpenMP limits are per thread: apply them in every prediction thread too
+        state.executor = ThreadPoolExecutor(
+            settings.predict_threads, thread_name_prefix="mlpilot-predict",
+            initializer=_limit_threads, initargs=(settings.blas_threads,))
         await asyncio.to_thread(state.reconciler.start)
         try:
             yield
