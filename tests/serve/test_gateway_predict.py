@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -435,10 +436,34 @@ def test_feedback_is_stored_and_latest_wins(gateway: tuple[TestClient, Inference
     assert labels["fb-2"].time is not None and labels["fb-2"].time.year == 2025
 
 
+def test_batch_requests_take_one_label_per_row(gateway: tuple[TestClient, InferenceLog]
+                                               ) -> None:
+    from mlpilot.delivery.windows import collect_windows
+
+    client, log = gateway
+    r = client.post("/v1/models/credit/predict", json={"records": records(rows(4))})
+    rid, predicted = r.json()["request_id"], r.json()["predictions"]
+    labels = [predicted[0], 1 - predicted[1], None, predicted[3]]  # row 2 not known yet
+    assert client.post("/v1/feedback", json={"request_id": rid, "labels": labels}
+                       ).status_code == 202
+    feedback_log = client.app.state.gateway.feedback_log  # type: ignore[attr-defined]
+    assert feedback_log.flush(timeout=10) and log.flush(timeout=10)
+    feedback = read_feedback(feedback_log.directory)
+    assert feedback[rid].label == labels
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    stats = collect_windows(log.directory, "credit", [1], since, feedback={rid: feedback[rid]})
+    assert (stats[1].labelled, stats[1].correct) == (3, 2)  # per row, the null skipped
+
+
 @pytest.mark.parametrize(("body", "words"), [
     ({"items": [{"request_id": "bad id", "label": 1}]}, "request_id"),
     ({"items": [{"request_id": "a", "label": [1]}]}, "label must be"),
-    ({"items": [{"request_id": "a"}]}, "label must be"),
+    ({"items": [{"request_id": "a"}]}, "exactly one of 'label'"),
+    ({"items": [{"request_id": "a", "label": 1, "labels": [1]}]}, "exactly one of 'label'"),
+    ({"items": [{"request_id": "a", "labels": []}]}, "labels must be a list"),
+    ({"items": [{"request_id": "a", "labels": [None]}]}, "labels must be a list"),
+    ({"items": [{"request_id": "a", "labels": [[1]]}]}, "labels must be a list"),
+    ({"items": [{"request_id": "a", "label": None}]}, "label must be"),
     ({"items": [{"request_id": "a", "label": 1, "time": "yesterday"}]}, "ISO 8601"),
     ({"items": [{"request_id": "a", "label": 1, "who": "me"}]}, "unknown keys"),
     ({"items": []}, "no items"),

@@ -15,7 +15,8 @@ compares. Rules:
   gateway logs it (else the first output present); a row that is itself a list
   (multi-output) contributes its first value;
 * with ``feedback`` (request id -> label), a successful request with a label is
-  *labelled* and *correct* when its first prediction equals the label. When no
+  *labelled* and *correct* when its first prediction equals the label; a list of
+  labels (one per row of a batch request, nulls for unknown rows) labels each row. When no
   request of the version is labelled, ``correct``/``labelled`` stay ``None`` so
   the accuracy check is skipped rather than waiting forever.
 
@@ -77,6 +78,14 @@ def _label(value: Any) -> Any:
     return getattr(value, "label", value)  # a Feedback object or a bare label
 
 
+def _labelled_rows(rows: list[Any], label: Any) -> list[tuple[Any, Any]]:
+    """(prediction, label) pairs: a list label labels each row (nulls skipped), a
+    single label the request's first row."""
+    if isinstance(label, list):
+        return [(p, lab) for p, lab in zip(rows, label, strict=False) if lab is not None]
+    return [(rows[0], label)]
+
+
 def _same(prediction: Any, label: Any) -> bool:
     return prediction == label or str(prediction) == str(label)
 
@@ -125,8 +134,9 @@ def collect_windows(log_dir: str | os.PathLike[str], deployment: str, versions: 
         rows = _rows(r.outputs)
         acc.predictions.extend(rows)
         if feedback is not None and rows and r.request_id in feedback:
-            acc.labelled += 1
-            acc.correct += _same(rows[0], _label(feedback[r.request_id]))
+            pairs = _labelled_rows(rows, _label(feedback[r.request_id]))
+            acc.labelled += len(pairs)
+            acc.correct += sum(_same(p, label) for p, label in pairs)
     return {v: a.stats() for v, a in accs.items()}
 
 
@@ -170,7 +180,12 @@ class Reward:
     reward: float | None
 
 
-def _reward(prediction: Any, label: Any, mode: str) -> float | None:
+def _reward(prediction: Any, label: Any, mode: str, rows: list[Any] | None = None
+            ) -> float | None:
+    if isinstance(label, list):  # per-row labels: the mean reward over labelled rows
+        values = [_reward(p, lab, mode) for p, lab in _labelled_rows(rows or [], label)]
+        valid = [v for v in values if v is not None]
+        return sum(valid) / len(valid) if valid else None
     if mode == "correct":
         return float(_same(prediction, label))
     if isinstance(label, bool):
@@ -255,6 +270,6 @@ def collect_rewards(log_dir: str | os.PathLike[str], deployment: str, versions: 
             rewards.append(Reward(r.time, int(r.version),  # type: ignore[arg-type]
                                   r.request_id,
                                   _reward(rows[0] if rows else None,
-                                          _label(feedback[r.request_id]), mode)))
+                                          _label(feedback[r.request_id]), mode, rows)))
     rewards.sort(key=lambda w: w.time)
     return rewards

@@ -24,15 +24,17 @@ from mlpilot.serve.inference_log import InferenceRecord, read_records
 FEEDBACK_DIR = "feedback"
 FEEDBACK_ROUTE = "feedback"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-_ITEM_KEYS = {"request_id", "label", "time"}
+_ITEM_KEYS = {"request_id", "label", "labels", "time"}
+_SCALAR = (str, int, float, bool)
+MAX_ROW_LABELS = 10_000
 
 
 @dataclass(frozen=True)
 class Feedback:
-    """One label for one request."""
+    """The ground truth of one request: one label, or one per row of a batch request."""
 
     request_id: str
-    label: Any
+    label: Any  # a scalar, or a list (per row; None where unknown)
     time: datetime | None
     received: datetime
 
@@ -53,9 +55,20 @@ def _item(raw: Any, i: int) -> Feedback:
     if not isinstance(rid, str) or not REQUEST_ID.match(rid):
         raise InvalidInput(f"items[{i}].request_id must be 1-128 characters of letters, "
                            f"digits, '.', '_' or '-'. Got {str(rid)[:40]!r}.", item=i)
-    if "label" not in raw or raw["label"] is None or isinstance(raw["label"], dict | list):
+    if ("label" in raw) == ("labels" in raw):
+        raise InvalidInput(f"items[{i}] needs exactly one of 'label' (the request's label) "
+                           "or 'labels' (one per row of a batch request).", item=i)
+    if "label" in raw and not isinstance(raw["label"], _SCALAR):
         raise InvalidInput(f"items[{i}].label must be a JSON number, string or boolean.",
                            item=i)
+    labels = raw.get("labels")
+    if "labels" in raw and (
+            not isinstance(labels, list) or not 0 < len(labels) <= MAX_ROW_LABELS
+            or not all(v is None or isinstance(v, _SCALAR) for v in labels)
+            or all(v is None for v in labels)):
+        raise InvalidInput(f"items[{i}].labels must be a list of 1-{MAX_ROW_LABELS} numbers, "
+                           "strings or booleans (null for rows without a label), in the "
+                           "order of the request's rows.", item=i)
     when = raw.get("time")
     parsed: datetime | None = None
     if when is not None:
@@ -66,7 +79,7 @@ def _item(raw: Any, i: int) -> Feedback:
         if parsed is None:
             raise InvalidInput(f"items[{i}].time must be an ISO 8601 timestamp. Got "
                                f"{str(when)[:40]!r}.", item=i)
-    return Feedback(rid, raw["label"], parsed, utcnow())
+    return Feedback(rid, raw["label"] if "label" in raw else labels, parsed, utcnow())
 
 
 def parse_feedback(payload: Any, max_items: int) -> list[Feedback]:
@@ -79,7 +92,7 @@ def parse_feedback(payload: Any, max_items: int) -> list[Feedback]:
     if isinstance(payload, dict) and "items" in payload:
         if set(payload) != {"items"} or not isinstance(payload["items"], list):
             raise InvalidInput("The feedback body is {'items': [...]} or one item "
-                               "{'request_id', 'label', 'time'?}.")
+                               "{'request_id', 'label' | 'labels', 'time'?}.")
         raw = payload["items"]
     else:
         raw = [payload]
