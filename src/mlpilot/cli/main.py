@@ -15,14 +15,17 @@ import typer
 
 from mlpilot import __version__
 from mlpilot.cli import (
+    alerts,
     check,
     compare,
     datasets,
     db,
     demo,
     deploy,
+    diagnose,
     events,
     lineage,
+    monitor,
     registry,
     rollout,
     runs,
@@ -66,7 +69,7 @@ def _root(
 
 
 for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
-               rollout, tokens, server, demo):
+               rollout, tokens, server, demo, alerts, diagnose, monitor):
     module.register(app)
 
 

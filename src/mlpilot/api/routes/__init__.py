@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from mlpilot.api.routes import (
+    alerts,
     aliases,
     artifacts,
     datasets,
@@ -26,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     datasets.router,
     deployments.router,
     events.router,
+    alerts.router,
     tokens.router,
     artifacts.router,
 )
