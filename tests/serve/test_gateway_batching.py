@@ -206,3 +206,51 @@ def test_json_depth_matches_the_parsed_structure() -> None:
         value = _random_json(rng)
         for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
             assert codec.json_depth(text.encode()) == _depth(value), text
+
+
+# -- predictions read off the probabilities ------------------------------------------
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_argmax_shortcut_equals_predict_for_every_listed_classifier(n_classes: int) -> None:
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier, ExtraTreeClassifier
+
+    from mlpilot.serve.gateway.predict import _ARGMAX_CLASSIFIERS, _argmax_consistent
+
+    rng = np.random.default_rng(n_classes)
+    X = pd.DataFrame(rng.normal(size=(400, 5)), columns=NAMES)
+    y = np.digitize(X.f0 + 0.5 * X.f1, [-0.5, 0.5][: n_classes - 1])
+    test = pd.DataFrame(np.round(rng.normal(size=(2000, 5)), 1), columns=NAMES)  # ties
+    estimators = [RandomForestClassifier(20, random_state=0), ExtraTreesClassifier(20),
+                  GradientBoostingClassifier(n_estimators=20), HistGradientBoostingClassifier(
+                      max_iter=20), DecisionTreeClassifier(max_depth=3), ExtraTreeClassifier(),
+                  make_pipeline(StandardScaler(), LogisticRegression())]
+    covered = set()
+    for est in estimators:
+        est.fit(X, y)
+        proba = est.predict_proba(test)
+        assert _argmax_consistent(est, est.classes_, proba), type(est).__name__
+        final = type(est.steps[-1][1] if hasattr(est, "steps") else est)
+        covered.add(f"{final.__module__}.{final.__qualname__}")
+        np.testing.assert_array_equal(est.classes_.take(np.argmax(proba, axis=1)),
+                                      est.predict(test))
+    assert covered == _ARGMAX_CLASSIFIERS  # every listed class is proven here
+
+
+def test_other_classifiers_predict_for_themselves() -> None:
+    from sklearn.svm import SVC
+
+    from mlpilot.serve.gateway.predict import _argmax_consistent
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(100, 5)), columns=NAMES)
+    svc = SVC(probability=True, random_state=0).fit(X, X.f0 > 0)
+    assert not _argmax_consistent(svc, svc.classes_, svc.predict_proba(X))

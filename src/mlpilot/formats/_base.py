@@ -81,6 +81,14 @@ class LoadedModel:
         return self._digest
 
     @property
+    def delegates(self) -> bool:
+        """True when ``predict`` and ``predict_proba`` are the raw object's own methods."""
+        raw_predict = getattr(self._raw, "predict", None)
+        raw_proba = getattr(self._raw, "predict_proba", None)
+        return (raw_predict is not None and self._predict == raw_predict
+                and self._predict_proba == raw_proba)
+
+    @property
     def classes_(self) -> np.ndarray | None:
         """Class labels of a classifier, or None."""
         return self._classes

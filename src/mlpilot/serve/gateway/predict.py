@@ -54,8 +54,13 @@ def _predict(model: RegisteredModel, parts: Sequence[Prepared], proba: bool
     frame = assemble(parts)
     loaded = model.model
     try:
-        predictions = np.asarray(loaded.predict(frame))
         probabilities = loaded.predict_proba(frame) if proba else None
+        if probabilities is not None and loaded.delegates and _argmax_consistent(
+                loaded.raw, loaded.classes_, probabilities):
+            # predict() would compute the same probabilities again and take the argmax
+            predictions = loaded.classes_.take(np.argmax(probabilities, axis=1))  # type: ignore[union-attr]
+        else:
+            predictions = np.asarray(loaded.predict(frame))
     except Exception as exc:
         logger.error("Model %s raised %s while predicting %d rows.", model.version.ref,
                      type(exc).__name__, len(frame))
@@ -70,6 +75,35 @@ def _predict(model: RegisteredModel, parts: Sequence[Prepared], proba: bool
                                labels, part.rows))
         start = stop
     return out
+
+
+#: scikit-learn classifiers whose ``predict`` is exactly the argmax of ``predict_proba``
+#: (ties included); exact classes only, since a subclass may override either method.
+_ARGMAX_CLASSIFIERS = frozenset({
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.ensemble._forest.ExtraTreesClassifier",
+    "sklearn.ensemble._gb.GradientBoostingClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._classes.ExtraTreeClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
+})
+
+
+def _final_estimator(raw: Any) -> Any:
+    while hasattr(raw, "steps") and raw.steps:  # Pipelines, nested
+        raw = raw.steps[-1][1]
+    return raw
+
+
+def _argmax_consistent(raw: Any, classes: np.ndarray | None, probabilities: Any) -> bool:
+    """True when the predictions can be read off the probabilities without a second pass."""
+    if classes is None or not isinstance(probabilities, np.ndarray):
+        return False
+    if probabilities.ndim != 2 or probabilities.shape[1] != len(classes):
+        return False
+    cls = type(_final_estimator(raw))
+    return f"{cls.__module__}.{cls.__qualname__}" in _ARGMAX_CLASSIFIERS
 
 
 def predict_batch(model: RegisteredModel, requests: Sequence[PredictRequest], *,
