@@ -37,7 +37,7 @@ def test_serve_command_answers_and_logs(tmp_path: Path) -> None:
     env.pop("MLPILOT_STORE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlpilot.cli.main", "serve", "--port", str(port),
-         "--reconcile-interval", "0.5"],
+         "--reconcile-interval", "0.5", "--redact", "z"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
@@ -71,5 +71,6 @@ def test_serve_command_answers_and_logs(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    records = list(read_records(home / "inference-log"))
-    assert "e2e-1" in {r.request_id for r in records}  # flushed on shutdown
+    records = {r.request_id: r for r in read_records(home / "inference-log")}
+    assert "e2e-1" in records  # flushed on shutdown
+    assert records["e2e-1"].features == {"x": [4.5, 0.5], "z": "[REDACTED]"}  # --redact z

@@ -66,6 +66,10 @@ def serve(
         "--batch-wait-ms", min=0.0, max=1000.0,
         help="Extra wait to fill a batch (0: run as soon as the model is free).",
     )] = 0.0,
+    redact: Annotated[list[str] | None, typer.Option(
+        "--redact", help="A feature whose values the inference log replaces with "
+                         "[REDACTED] (PII); repeat for several.",
+    )] = None,
     ray: Annotated[bool, typer.Option(
         "--ray", help="Serve on Ray Serve with autoscaled replicas (needs mlpilot[ray]); "
                       "joins RAY_ADDRESS's cluster or starts a local one.",
@@ -94,7 +98,8 @@ def serve(
         raise typer.BadParameter(f"--max-replicas ({max_replicas}) must be at least "
                                  f"--min-replicas ({min_replicas}).", param_hint="--max-replicas")
     settings = GatewaySettings(reconcile_interval_s=reconcile_interval,
-                               batch_max_rows=batch_max_rows, batch_wait_ms=batch_wait_ms)
+                               batch_max_rows=batch_max_rows, batch_wait_ms=batch_wait_ms,
+                               redact=tuple(redact or ()))
     context = open_context()
     directory = None if no_log else (log_dir or str(context.settings.home / "inference-log"))
     if ray:

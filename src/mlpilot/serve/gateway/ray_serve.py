@@ -100,7 +100,8 @@ class GatewayReplica:
         self._config = config
         self._context: Context | None = None
         self._log: InferenceLog | None = (
-            _open_slot(Path(config["log_dir"])) if config["log_dir"] else None)
+            _open_slot(Path(config["log_dir"]), tuple(config["gateway"].get("redact", ())))
+            if config["log_dir"] else None)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         c = self._config

@@ -29,11 +29,11 @@ _ENV = "MLPILOT_GATEWAY_WORKER_CONFIG"
 _MAX_SLOTS = 256
 
 
-def _open_slot(log_dir: Path) -> InferenceLog:
+def _open_slot(log_dir: Path, redact: tuple[str, ...] = ()) -> InferenceLog:
     """The first ``worker-N`` log directory no other live worker holds."""
     for n in range(_MAX_SLOTS):
         try:
-            return InferenceLog(log_dir / f"worker-{n}")
+            return InferenceLog(log_dir / f"worker-{n}", redact=redact)
         except Conflict:
             continue
     raise Conflict(f"All {_MAX_SLOTS} worker log directories under {log_dir} are in use.")
@@ -45,9 +45,9 @@ def _worker_app() -> FastAPI:
     settings = Settings(home=Path(config["home"]), store_url=config["store_url"],
                         artifact_url=config["artifact_url"], actor=config["actor"])
     context = Context.from_settings(settings)
-    log = _open_slot(Path(config["log_dir"])) if config["log_dir"] else None
-    return create_gateway(context, log=log, settings=GatewaySettings(**config["gateway"]),
-                          owns_log=True)
+    settings = GatewaySettings(**config["gateway"])
+    log = _open_slot(Path(config["log_dir"]), settings.redact) if config["log_dir"] else None
+    return create_gateway(context, log=log, settings=settings, owns_log=True)
 
 
 def serve_gateway(
@@ -89,7 +89,7 @@ def serve_gateway(
         logger.warning("The gateway has no authentication and is listening on %s; put it "
                        "behind an authenticating proxy.", host)
     if workers == 1:
-        log = InferenceLog(log_dir) if log_dir is not None else None
+        log = InferenceLog(log_dir, redact=settings.redact) if log_dir is not None else None
         try:
             app = create_gateway(context, log=log, settings=settings)
             uvicorn.run(app, host=host, port=port, log_level=log_level)

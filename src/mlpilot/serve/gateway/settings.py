@@ -34,6 +34,8 @@ class GatewaySettings:
             (``None`` leaves them alone). One thread avoids oversubscription, which
             makes single-row scikit-learn predictions slower.
         seed: seed of the weighted-routing RNG (``None``: fresh per process).
+        redact: feature names whose values the inference log replaces with
+            ``"[REDACTED]"`` before anything is written (PII).
     """
 
     max_body_bytes: int = 4 * MIB
@@ -48,8 +50,14 @@ class GatewaySettings:
     max_shadow_pending: int = 256
     blas_threads: int | None = 1
     seed: int | None = None
+    redact: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.redact, str) or not all(
+                isinstance(c, str) and c for c in self.redact):
+            raise InvalidArgument("GatewaySettings.redact must be a list of column names. "
+                                  f"Got {self.redact!r}.", field="redact")
+        object.__setattr__(self, "redact", tuple(self.redact))
         for name in ("max_body_bytes", "max_json_depth", "max_batch_rows", "max_feedback_items",
                      "predict_threads", "batch_max_rows", "max_shadow_pending"):
             value = getattr(self, name)
