@@ -87,8 +87,9 @@ def test_demo_gets_the_context_and_a_console(cli: Any, home: Path,
 
     seen: list[Any] = []
 
-    def run_demo(context: Any, console: Any, serving: bool = True) -> None:
-        seen.append((context, serving))
+    def run_demo(context: Any, console: Any, serving: bool = True,
+                 monitoring: bool = True) -> None:
+        seen.append((context, serving, monitoring))
         console.print("demo ran")
 
     monkeypatch.setattr(mlpilot.demo, "run_demo", run_demo, raising=False)
@@ -96,3 +97,5 @@ def test_demo_gets_the_context_and_a_console(cli: Any, home: Path,
     assert seen[0][0].settings.home == home and seen[0][1] is True
     assert "demo ran" in cli.ok("demo", "--no-serving")
     assert seen[1][1] is False
+    assert "demo ran" in cli.ok("demo", "--no-monitoring")
+    assert seen[2][1:] == (True, False)

@@ -1,5 +1,6 @@
 """`mlpilot demo` on an empty home: tracked versions with lineage, the CI gates, then
-serving over real HTTP with a canary promoted and a broken canary rolled back.
+serving over real HTTP with a canary promoted and a broken canary rolled back, then
+drifted traffic monitored into one alert and diagnosed.
 
 SQLite only: the demo is a long end-to-end story; the store's behaviour on
 PostgreSQL is covered by the store, SDK and API tests.
@@ -7,7 +8,9 @@ PostgreSQL is covered by the store, SDK and API tests.
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import datetime
 from io import StringIO
 from pathlib import Path
 
@@ -68,10 +71,39 @@ def test_demo_registers_gates_serves_and_delivers(tmp_path: Path) -> None:
     assert "lineage of credit-risk/2" in text and "NOT blessed" in text
     assert "code/leaky_train.py:47" in text
 
-    _assert_serving(store, home, text)
+    monitored_from = _assert_monitoring(store, home, text)
+    _assert_serving(store, home, text, monitored_from)
 
 
-def _assert_serving(store: Store, home: Path, text: str) -> None:
+def _assert_monitoring(store: Store, home: Path, text: str) -> datetime:
+    """Normal then drifted windows: one drift alert, diagnosed as income in one slice.
+
+    Returns:
+        When the first monitored window started (the serving phase's traffic is older).
+    """
+    assert not any(t.name.startswith("mlpilot-demo-monitor") for t in threading.enumerate())
+    windows = store.list_metric_points("credit-risk", name="drift.share")
+    assert len(windows) >= 6
+    # the normal windows drift nowhere; the drifted ones drift in income only
+    assert windows[0].value == 0 and windows[-1].details["drifted_columns"] == ["income"]
+    alerts = store.list_alerts(model="credit-risk")
+    assert [a.kind for a in alerts] == ["drift"], [(a.kind, a.summary) for a in alerts]
+    alert = alerts[0]
+    assert alert.occurrences >= 2 and alert.evidence["features"][0]["feature"] == "income"
+    diagnosis = alert.diagnosis
+    assert diagnosis["causes"][0]["kind"] == "drift"
+    assert diagnosis["causes"][0]["subject"] == "income"
+    report = Path(diagnosis["report_paths"]["diagnosis.html"])
+    assert report.is_file() and report.parent == home / "diagnoses" / f"alert-{alert.id}"
+    stored = json.loads((report.parent / "diagnosis.json").read_text())
+    slices = [s["conditions"] for s in stored["slices"][:3]]
+    assert {"purpose": "education"} in slices, slices
+    assert f"mlpilot diagnose {alert.id}" in text and "mlpilot alerts" in text
+    assert "Alerts opened: 1." in text and "drift income" in text
+    return windows[0].window_start
+
+
+def _assert_serving(store: Store, home: Path, text: str, monitored_from: datetime) -> None:
     """v2 canaried to production, the broken v5 forced, canaried and rolled back."""
     broken = store.get_version("credit-risk", 5)
     assert broken.run_id and not broken.check_report["blessed"]
@@ -102,11 +134,13 @@ def _assert_serving(store: Store, home: Path, text: str) -> None:
     assert not any(t.name == "mlpilot-demo-gateway" for t in threading.enumerate())
     log_dir = home / "inference-log"
     InferenceLog(log_dir).close()
-    records = [r for r in read_records(log_dir) if r.deployment == "credit-risk"]
+    records = [r for r in read_records(log_dir, until=monitored_from)
+               if r.deployment == "credit-risk"]
     assert len(records) >= 500 and all(r.status == 200 for r in records)
     assert {r.version for r in records} == {1, 2, 5}
     assert any(len(r.outputs["predict"]) > 1 for r in records)  # records-form batches
-    labels = read_feedback(feedback_dir(log_dir))
+    labels = {rid: f for rid, f in read_feedback(feedback_dir(log_dir)).items()
+              if f.received < monitored_from}
     ids = {r.request_id for r in records}
     assert len(labels) >= 300 and set(labels) <= ids
     assert "records read back from disk" in text and f"{len(records):,}" in text

@@ -201,3 +201,70 @@ def test_bad_inputs_are_clear(context: Context, setup: tuple[Any, Path]) -> None
 def test_alert_rules_group_per_incident() -> None:
     w = WindowOutcome(T0, T0 + HOUR, records=10, rows=10)
     assert alert_signals("m", None, w, MonitorConfig()) == []
+
+
+def test_performance_is_provisional_until_labels_are_final(context: Context,
+                                                           setup: tuple[Any, Path]) -> None:
+    model, log_dir = setup
+    labels = traffic(model, log_dir, range(2))
+    wrong = {rid: 1 - y for rid, y in labels.items()}  # the model is now always wrong
+    batches = [dict(list(wrong.items())[i::10]) for i in range(10)]
+    mon = Monitor(context, "churn", deployment="live", window="1h", log_dir=log_dir,
+                  config=CONFIG)
+    assert mon.run_once(now=T0 + 2 * HOUR).windows_processed == 2
+    store = context.store
+
+    def accuracy() -> list[Any]:
+        return store.list_metric_points("churn", name="performance.accuracy")
+
+    send_feedback(log_dir, {k: v for b in batches[:4] for k, v in b.items()},
+                  T0 + 2 * HOUR + timedelta(minutes=1))
+    first = mon.run_once(now=T0 + 2 * HOUR + timedelta(minutes=2))
+    assert len(first.rescored) == 2 and first.points_written > 0
+    acc = accuracy()
+    assert [p.window_start for p in acc] == [T0, T0 + HOUR]
+    assert all(p.details["provisional"] and p.details["coverage"] == 0.4 for p in acc)
+    (alert,) = _alerts(context, "performance")
+    assert alert.severity == "critical" and alert.occurrences == 2
+    assert alert.evidence["final"] is False
+
+    send_feedback(log_dir, {k: v for b in batches[4:7] for k, v in b.items()},
+                  T0 + 2 * HOUR + timedelta(minutes=3))
+    more = mon.run_once(now=T0 + 2 * HOUR + timedelta(minutes=4))
+    assert len(more.rescored) == 2
+    acc = accuracy()
+    assert len(acc) == 2 and all(p.details["coverage"] == 0.7 and p.details["provisional"]
+                                 for p in acc)
+    assert store.get_alert(alert.id).occurrences == 2  # same verdict: not counted again
+
+    send_feedback(log_dir, {k: v for b in batches[7:] for k, v in b.items()},
+                  T0 + 2 * HOUR + timedelta(minutes=5))
+    final = mon.run_once(now=T0 + 2 * HOUR + timedelta(minutes=6))
+    assert len(final.rescored) == 2
+    acc = accuracy()
+    assert len(acc) == 2 and all(p.details["coverage"] == 1.0 and not p.details["provisional"]
+                                 and p.value < 0.5 for p in acc)
+    coverage = store.list_metric_points("churn", name="labels.coverage")
+    assert [p.value for p in coverage] == [1.0, 1.0]
+    done = store.get_alert(alert.id)
+    assert done.occurrences == 4 and done.evidence["final"] is True
+    assert mon.run_once(now=T0 + 2 * HOUR + timedelta(minutes=7)).rescored == []
+    assert store.get_monitor_cursor(mon.key)["pending"] == []
+
+
+def test_first_runs_race_for_the_cursor(context: Context, setup: tuple[Any, Path],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    model, log_dir = setup
+    traffic(model, log_dir, range(1), rows=40)
+    a = Monitor(context, "churn", log_dir=log_dir, config=CONFIG)
+    b = Monitor(context, "churn", log_dir=log_dir, config=CONFIG)
+    real_read = a._lease.read
+
+    def read_then_lose() -> Any:
+        cursor = real_read()  # None: a first run ...
+        b.run_once(now=T0 + HOUR)  # ... but another monitor creates the cursor meanwhile
+        return cursor
+
+    monkeypatch.setattr(a._lease, "read", read_then_lose)
+    assert a.run_once(now=T0 + HOUR).skipped == "busy"
+    assert context.store.get_monitor_cursor(a.key)["until"] == (T0 + HOUR).isoformat()

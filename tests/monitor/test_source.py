@@ -96,3 +96,24 @@ def test_reference_is_the_training_profile_without_the_target(context: Context,
     assert small.frame is None and small.profile is not None and small.notes
     with pytest.raises(NotFound):
         reference_for(context, "m", 7)
+
+
+def test_window_columns_keep_their_types_and_missing_values(
+        context: Context, model: str, tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    with InferenceLog(root) as log:
+        log.submit(rec("x", 1, {"a": 1, "c": "u"}, {"predict": [1]}))
+        log.submit(rec("y", 2, {"a": None, "b": 2.5}, {"predict": [0]}))
+        log.submit(rec("z", 3, {"a": [3, 4], "b": [None, 1.0]}, {"predict": [1, 1]}))
+        log.submit(rec("e", 4, {}, {"predict": [1]}))  # no features: counted, no rows
+    compact(root)
+    with InferenceLog(root) as log:  # one more, still in a live segment
+        log.submit(rec("w", 5, {"c": "v"}, {"predict": [0]}, latency_ms=7.0))
+    w = load_window(context, "m", T0, T0 + timedelta(hours=1), log_dir=root)
+    assert w.records == 5 and w.request_ids.tolist() == ["x", "y", "z", "z", "w"]
+    assert list(w.features.columns) == ["a", "c", "b"]
+    assert w.features["a"].fillna(-1).tolist() == [1, -1, 3, 4, -1]
+    assert w.features["b"].isna().tolist() == [True, False, True, False, True]
+    assert w.features["c"].fillna("").tolist() == ["u", "", "", "", "v"]
+    assert w.predictions.tolist() == [1, 0, 1, 1, 0] and w.probabilities is None
+    assert w.labels.isna().all() and w.ops.latency_p99_ms is not None

@@ -131,3 +131,82 @@ def test_monitor_cursor_compare_and_set(store: Store) -> None:
     with pytest.raises(Conflict, match="moved meanwhile"):  # a second monitor lost the race
         store.set_monitor_cursor("credit/drift", {"until": "x"}, expected=first)
     assert store.get_monitor_cursor("credit/drift") == {"until": (T0 + HOUR).isoformat()}
+
+
+def test_upsert_replaces_a_windows_value_and_details(store: Store) -> None:
+    store.add_metric_points([point("performance.accuracy", 0, 0.7, feature="",
+                                   details={"provisional": True, "coverage": 0.2})])
+    assert store.upsert_metric_points([
+        point("performance.accuracy", 0, 0.8, feature="",
+              details={"provisional": True, "coverage": 0.6}),
+        point("performance.accuracy", 1, 0.9, feature="", details={"coverage": 0.1})]) == 2
+    assert store.upsert_metric_points([  # the same values again: nothing changes
+        point("performance.accuracy", 0, 0.8, feature="",
+              details={"provisional": True, "coverage": 0.6})]) == 0
+    assert store.upsert_metric_points([  # the last point of a window wins
+        point("performance.accuracy", 0, 0.85, feature="", details={"coverage": 0.9}),
+        point("performance.accuracy", 0, 0.95, feature="", details={"coverage": 1.0}),
+        point("performance.accuracy", 0, float("nan"), feature="", version=2)]) == 2
+    stored = store.list_metric_points("credit", name="performance.accuracy")
+    assert [(p.window_start, p.version, p.value, p.details) for p in stored] == [
+        (T0, 0, 0.95, {"coverage": 1.0}), (T0, 2, None, {}),
+        (T0 + HOUR, 0, 0.9, {"coverage": 0.1})]
+    assert store.add_metric_points([point("performance.accuracy", 0, 0.1, feature="")]) == 0
+    assert store.upsert_metric_points([]) == 0
+    with pytest.raises(InvalidArgument, match="reversed"):
+        store.upsert_metric_points([MetricPoint("credit", "x", T0 + HOUR, T0, 1.0)])
+
+
+def test_concurrent_upserts_keep_one_point_per_window(store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        try:
+            for _ in range(5):
+                store.upsert_metric_points([point("labels.coverage", h, i / 10, feature="")
+                                            for h in range(4)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    stored = store.list_metric_points("credit", name="labels.coverage")
+    assert [p.window_start for p in stored] == [T0 + h * HOUR for h in range(4)]
+
+
+def test_monitor_cursor_create_only(store: Store) -> None:
+    store.set_monitor_cursor("credit/drift", {"until": None}, create_only=True)
+    with pytest.raises(Conflict, match="exists already"):  # a second first run lost
+        store.set_monitor_cursor("credit/drift", {"until": "x"}, create_only=True)
+    assert store.get_monitor_cursor("credit/drift") == {"until": None}
+    with pytest.raises(InvalidArgument, match="not both"):
+        store.set_monitor_cursor("credit/drift", {}, expected={"until": None},
+                                 create_only=True)
+
+
+def test_concurrent_first_runs_create_one_cursor(store: Store) -> None:
+    won: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def create(i: int) -> None:
+        try:
+            barrier.wait()
+            store.set_monitor_cursor("credit/ops", {"owner": i}, create_only=True)
+            won.append(i)
+        except Conflict:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(won) == 1
+    assert store.get_monitor_cursor("credit/ops") == {"owner": won[0]}

@@ -57,4 +57,8 @@ def create_app(
         limits={("POST", f"{API_PREFIX}/artifacts"): max_artifact_bytes},
     )
     app.add_middleware(PathGuardMiddleware, prefix=API_PREFIX)
+    # -- web UI (issue #7): server-rendered pages under /ui, same tokens (cookie) --
+    from mlpilot.ui import mount_ui
+
+    mount_ui(app)
     return app

@@ -24,15 +24,24 @@ def diagnose(
         typer.Option("--log-dir", metavar="DIR", file_okay=False,
                      help="The inference log (default $MLPILOT_HOME/inference-log)."),
     ] = None,
+    lookback: Annotated[str, typer.Option(
+        "--lookback", help="How far before the alert changes (deploys, alias moves) are "
+                           "considered, e.g. 24h, 30m.")] = "24h",
+    half_life: Annotated[str, typer.Option(
+        "--half-life", help="The time gap at which a change's score halves, e.g. 6h.")] = "6h",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Rank the likely causes of an alert (drift × importance, attribution shift, worst
     slices, recent changes), write an HTML + JSON report and link it to the alert."""
-    from mlpilot.diagnose import causes_table, diagnose_alert
+    from mlpilot.diagnose import DiagnoseOptions, causes_table, diagnose_alert
+    from mlpilot.monitor.runner import parse_duration
 
+    options = DiagnoseOptions(lookback=parse_duration(lookback),
+                              half_life=parse_duration(half_life))
     context = open_context()
     with err().status(f"Diagnosing alert {alert_id}…"):
-        diagnosis = diagnose_alert(context, alert_id, log_dir=log_dir, output_dir=output)
+        diagnosis = diagnose_alert(context, alert_id, log_dir=log_dir, output_dir=output,
+                                   options=options)
     if as_json:
         print_json(diagnosis.to_dict())
         return

@@ -16,6 +16,7 @@ import typer
 from mlpilot import __version__
 from mlpilot.cli import (
     alerts,
+    backup,
     check,
     compare,
     datasets,
@@ -32,6 +33,7 @@ from mlpilot.cli import (
     server,
     show,
     tokens,
+    ui,
 )
 from mlpilot.cli._output import MlpilotGroup
 
@@ -69,7 +71,8 @@ def _root(
 
 
 for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
-               rollout, tokens, server, demo, alerts, diagnose, monitor):
+               rollout, tokens, server, demo, alerts, diagnose, monitor, backup,
+               ui):
     module.register(app)
 
 

@@ -66,6 +66,9 @@ def serve(
         "--batch-wait-ms", min=0.0, max=1000.0,
         help="Extra wait to fill a batch (0: run as soon as the model is free).",
     )] = 0.0,
+    request_timeout: Annotated[float, typer.Option(
+        "--request-timeout", min=0.01, help="Longest a prediction may take before the client "
+                                            "gets 504 (seconds).")] = 10.0,
     redact: Annotated[list[str] | None, typer.Option(
         "--redact", help="A feature whose values the inference log replaces with "
                          "[REDACTED] (PII); repeat for several.",
@@ -99,7 +102,8 @@ def serve(
                                  f"--min-replicas ({min_replicas}).", param_hint="--max-replicas")
     settings = GatewaySettings(reconcile_interval_s=reconcile_interval,
                                batch_max_rows=batch_max_rows, batch_wait_ms=batch_wait_ms,
-                               redact=tuple(redact or ()))
+                               redact=tuple(redact or ()),
+                               request_timeout_s=request_timeout)
     context = open_context()
     directory = None if no_log else (log_dir or str(context.settings.home / "inference-log"))
     if ray:

@@ -1,7 +1,8 @@
 """`mlpilot demo`: generate data, train two tracked versions, register them with lineage.
 
-Then the CI gates, then serving and progressive delivery (:mod:`mlpilot.demo.serving`);
-later pillars (monitoring, autopilot) extend this same story.
+Then the CI gates, then serving and progressive delivery (:mod:`mlpilot.demo.serving`),
+then monitoring and diagnosis of drifted traffic (:mod:`mlpilot.demo.monitoring`);
+later pillars (the autopilot) extend this same story.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _train(candidate: Candidate, run: ActiveRun, train: pd.DataFrame,
 
 
 def run_demo(context: Context, console: Console | None = None, *,
-             serving: bool = True) -> list[ModelVersion]:
+             serving: bool = True, monitoring: bool = True) -> list[ModelVersion]:
     """Run the demo against ``context`` and print what it did; returns the new versions.
 
     Args:
@@ -100,6 +101,8 @@ def run_demo(context: Context, console: Console | None = None, *,
         console: where the story is told (default: stdout).
         serving: also serve over HTTP on 127.0.0.1, canary the best candidate to
             production and roll back a broken one (see :mod:`mlpilot.demo.serving`).
+        monitoring: after serving, send normal then drifted traffic, monitor it and
+            diagnose the alert it raises (see :mod:`mlpilot.demo.monitoring`).
     """
     console = console or Console()
     console.rule("[bold]mlpilot demo[/bold] — credit risk")
@@ -146,6 +149,10 @@ def run_demo(context: Context, console: Console | None = None, *,
         from mlpilot.demo.serving import run_serving  # uvicorn and httpx load only here
 
         run_serving(context, console, train, holdout, _pipeline, best.version)
+        if monitoring:
+            from mlpilot.demo.monitoring import run_monitoring
+
+            run_monitoring(context, console, holdout)
     return [store.get_version(MODEL, v.version) for v in versions]
 
 

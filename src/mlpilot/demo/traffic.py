@@ -5,7 +5,8 @@ Most requests score one applicant (``{"record": …}``) with the applicant id as
 ``batch_every``-th request is a back-office batch in the records form. The
 outcome (did the applicant default?) is posted to ``/v1/feedback`` after the
 round, for most single-applicant requests (some labels never arrive). Batches get
-no label: feedback is one label per request id, and a batch has many rows.
+no label unless the client is told to send one label per row (``label_batches``):
+the canary windows count one label per request, the monitor uses every row's.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Sent:
     status: int
     label: int | None  # the single applicant's outcome; None for a batch
     prediction: Any = None
+    labels: list[int] | None = None  # a batch's outcomes, one per row
 
 
 @dataclass
@@ -74,11 +76,12 @@ class TrafficClient:
         concurrency: requests in flight at once.
         batch_every: every n-th request is a records batch.
         feedback_share: the share of labels that ever arrive.
+        label_batches: also post a batch's outcomes, one label per row.
     """
 
     def __init__(self, base_url: str, endpoint: str, data: pd.DataFrame, *, seed: int,
                  concurrency: int = 4, batch_every: int = 10,
-                 feedback_share: float = 0.9) -> None:
+                 feedback_share: float = 0.9, label_batches: bool = False) -> None:
         self.endpoint = endpoint
         self.http = httpx.Client(base_url=base_url, timeout=30.0)
         self._records: list[dict[str, Any]] = data[FEATURES].to_dict("records")
@@ -88,6 +91,7 @@ class TrafficClient:
         self._concurrency = concurrency
         self._batch_every = batch_every
         self._feedback_share = feedback_share
+        self._label_batches = label_batches
         self._rounds = 0
         self.totals: Counter[str] = Counter()
 
@@ -122,7 +126,8 @@ class TrafficClient:
         single = len(rows) == 1
         return Sent(data["request_id"], int(data["version"]), len(rows), 200,
                     int(self._labels[rows[0]]) if single else None,
-                    data["predictions"][0] if single else None)
+                    data["predictions"][0] if single else None,
+                    None if single else [int(self._labels[r]) for r in rows])
 
     def predict(self, n: int, progress: Progress | None = None,
                 task: TaskID | None = None) -> RoundResult:
@@ -141,8 +146,16 @@ class TrafficClient:
 
     def feedback(self, result: RoundResult) -> int:
         """Post the outcomes of ``result``'s labelled requests; returns how many were accepted."""
-        items = [{"request_id": s.request_id, "label": s.label} for s in result.sent
-                 if s.label is not None and self._rng.random() < self._feedback_share]
+        items: list[dict[str, Any]] = []
+        for s in result.sent:
+            if s.label is not None:
+                item: dict[str, Any] = {"request_id": s.request_id, "label": s.label}
+            elif self._label_batches and s.labels:
+                item = {"request_id": s.request_id, "labels": s.labels}
+            else:
+                continue
+            if self._rng.random() < self._feedback_share:
+                items.append(item)
         accepted = 0
         for start in range(0, len(items), FEEDBACK_CHUNK):
             answer = self.http.post("/v1/feedback",

@@ -22,21 +22,25 @@ since its cursor, reading each window once. Per window it stores
   scored against a :class:`SeasonalBaseline` learned from the stored history of
   those points (anomalous points are not learned).
 * ``performance.<metric>`` and ``labels.coverage`` from the feedback joined to the
-  window. The store keeps a point per series and window once (``add_metric_points``
-  skips existing ones), so realised performance is stored only when **final**: when
-  label coverage reaches ``final_coverage``, or when the window leaves the
-  ``label_lookback`` windows re-scored for late labels (with whatever labels it has).
-  Until then the window stays in the cursor's pending list; a run that finds new
-  feedback re-scores the pending windows, and provisional values still drive alerts.
+  window, stored as soon as a window has labels and **revised** (``upsert_metric_points``)
+  as more arrive: ``details.provisional`` is true and ``details.coverage`` says how far
+  labelling got until the window is **final** — label coverage reaches
+  ``final_coverage``, or the window leaves the ``label_lookback`` windows re-scored for
+  late labels (final with whatever labels it has). Until then it stays in the cursor's
+  pending list; a run that finds new feedback re-scores the pending windows. A
+  re-scored window raises its performance alert again only when its verdict changes or
+  it turns final.
 * ``estimated.<metric>``: CBPE accuracy/ROC AUC/F1 when the window has probabilities
   and the training snapshot holds labels (``MonitorConfig.target`` or the one
   non-input column).
 
-The cursor (``monitor:<model>:<deployment|*>:<version|*>:<seconds>s``) is claimed by
-compare-and-set with a lease before any window is read and advanced after each one,
-so two monitors never process the same window; a crashed monitor's claim expires.
-The alert rules are :func:`alert_signals`; alerts go to ``store.raise_alert`` and,
-when :mod:`mlpilot.monitor.alerting` exists, to its ``notify(alert, created)``.
+The cursor (:mod:`mlpilot.monitor.cursor`) is claimed with a lease before any window
+is read (created only if absent on a first run) and advanced after each one, so two
+monitors never process the same window. The alert rules are
+:func:`~mlpilot.monitor.alert_rules.alert_signals`; alerts go to ``store.raise_alert``
+and, when :mod:`mlpilot.monitor.alerting` exists, to its ``notify(alert, created)``.
+Configuration and result types live in :mod:`~mlpilot.monitor.monitor_config` and
+:mod:`~mlpilot.monitor.results` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,15 +63,14 @@ import pandas as pd
 from mlpilot.core.clock import as_utc, utcnow
 from mlpilot.core.entities import Alert, MetricPoint
 from mlpilot.core.errors import Conflict, InvalidArgument
-from mlpilot.core.jsonsafe import json_safe
-from mlpilot.monitor.baseline import BaselineScore, SeasonalBaseline
-from mlpilot.monitor.drift import DriftReport, drift_report
-from mlpilot.monitor.performance import (
-    Performance,
-    classification_performance,
-    regression_performance,
-)
-from mlpilot.monitor.quality import QualityReport, check_quality
+from mlpilot.monitor.alert_rules import AlertSignal, alert_signals
+from mlpilot.monitor.baseline import SeasonalBaseline
+from mlpilot.monitor.cursor import CURSOR_VERSION, CursorLease, floor_time, from_iso, to_iso
+from mlpilot.monitor.drift import drift_report
+from mlpilot.monitor.monitor_config import SCORED_OPS, MonitorConfig, parse_duration
+from mlpilot.monitor.performance import classification_performance, regression_performance
+from mlpilot.monitor.quality import check_quality
+from mlpilot.monitor.results import MonitorResult, WindowOutcome
 from mlpilot.monitor.source import (
     FEEDBACK_MARGIN,
     Reference,
@@ -80,376 +83,16 @@ from mlpilot.monitor.source import (
 )
 
 if TYPE_CHECKING:
-    from mlpilot.monitor.cbpe import CBPE, CBPEEstimate
-    from mlpilot.monitor.detector import DetectorResult
+    from mlpilot.monitor.cbpe import CBPE
     from mlpilot.sdk._context import Context
 
+# The config, result and alert-rule names are re-exported: callers import them from here.
 __all__ = ["AlertSignal", "Monitor", "MonitorConfig", "MonitorResult", "WindowOutcome",
            "alert_signals", "parse_duration"]
 
 logger = logging.getLogger("mlpilot.monitor")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-CURSOR_VERSION = 1
-SCORED_OPS = ("ops.latency_p99_ms", "ops.error_rate", "ops.throughput_rps")
-DEFAULT_MIN_DEVIATION = {"ops.latency_p99_ms": 25.0, "ops.error_rate": 0.02,
-                         "ops.throughput_rps": 0.0}
 _FIRST_SAMPLE = 2_000  # predictions of the first window kept as the fallback reference
-_TOP = 10  # signals kept in an alert's evidence
-
-
-def parse_duration(text: str | float | int | timedelta) -> timedelta:
-    """``"90s"``, ``"5m"``, ``"1h"``, ``"1d"``, ``"1h30m"`` or seconds -> a positive timedelta.
-
-    Raises:
-        InvalidArgument: an unreadable or non-positive duration.
-    """
-    if isinstance(text, timedelta):
-        value = text
-    elif isinstance(text, int | float) and not isinstance(text, bool):
-        value = timedelta(seconds=float(text))
-    else:
-        import re
-
-        raw = str(text).strip().lower()
-        parts = re.fullmatch(r"((\d+(\.\d+)?)(d|h|m|s|ms))+", raw)
-        if not parts:
-            try:
-                value = timedelta(seconds=float(raw))
-            except ValueError:
-                raise InvalidArgument(f"A duration looks like '90s', '5m', '1h' or '1d'. Got "
-                                      f"{text!r}.") from None
-        else:
-            unit = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-            value = timedelta(seconds=sum(float(n) * unit[u] for n, _, u in
-                                          re.findall(r"(\d+(\.\d+)?)(ms|d|h|m|s)", raw)))
-    if value <= timedelta(0):
-        raise InvalidArgument(f"A duration must be positive. Got {text!r}.")
-    return value
-
-
-@dataclass(frozen=True)
-class MonitorConfig:
-    """What the monitor computes and when it alerts.
-
-    Attributes:
-        max_backfill_windows: a first run starts at most this many windows back.
-        max_windows_per_run: windows processed per run at most (catch-up continues next run).
-        min_rows: rows a window needs for drift, quality and prediction drift.
-        numeric_test: drift detector for numeric features.
-        categorical_test: drift detector for categorical features.
-        alpha: significance level (after the BH correction).
-        min_effect: effect size below which a significant feature is not drifted.
-        drift_share_critical: drifted share of features at which drift is critical.
-        prediction_drift: compute prediction drift.
-        quality: run the data-quality checks.
-        domain_classifier: also run the (slow) multivariate domain classifier.
-        label_lookback: windows re-scored when late feedback arrives.
-        final_coverage: label coverage at which a window's performance is final.
-        min_labelled: labelled rows a window needs before performance may alert.
-        performance_tolerance: drop below the reference tolerated before alerting.
-        n_resamples: bootstrap resamples for performance intervals.
-        cbpe: estimate performance without labels (needs a labelled snapshot).
-        baseline_seasonality: seasonality of the ops baselines.
-        baseline_z: robust z-score at which an ops metric is anomalous.
-        baseline_weeks: weeks of ops history learned.
-        min_baseline_points: history an ops baseline needs before it may alert.
-        ops_min_deviation: smallest absolute deviation that may alert, per ops metric.
-        completeness_warning: logged ÷ served below this is a warning (critical at 0.9).
-        reference_rows: the training snapshot is loaded up to this many rows.
-        reference_sample: rows of the snapshot the model predicts for the reference.
-        target: the label column of the training snapshot (default: auto).
-        lease_seconds: how long a claim on the cursor lasts.
-        seed: seed of every sample and bootstrap.
-    """
-
-    max_backfill_windows: int = 24
-    max_windows_per_run: int = 168
-    min_rows: int = 30
-    numeric_test: str = "ks"
-    categorical_test: str = "chi2"
-    alpha: float = 0.05
-    min_effect: float = 0.05
-    drift_share_critical: float = 0.5
-    prediction_drift: bool = True
-    quality: bool = True
-    domain_classifier: bool = False
-    label_lookback: int = 24
-    final_coverage: float = 0.95
-    min_labelled: int = 30
-    performance_tolerance: float = 0.0
-    n_resamples: int = 200
-    cbpe: bool = True
-    baseline_seasonality: str = "hour_of_day"
-    baseline_z: float = 4.0
-    baseline_weeks: float = 4.0
-    min_baseline_points: int = 12
-    ops_min_deviation: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_MIN_DEVIATION))
-    completeness_warning: float = 0.99
-    reference_rows: int = 200_000
-    reference_sample: int = 5_000
-    target: str | None = None
-    lease_seconds: float = 600.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("max_backfill_windows", "max_windows_per_run", "min_rows",
-                     "label_lookback", "min_labelled", "min_baseline_points",
-                     "reference_rows", "reference_sample"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgument(f"The '{name}' parameter of MonitorConfig must be an int "
-                                      f">= 1. Got {value!r} instead.")
-        for name in ("alpha", "final_coverage", "drift_share_critical",
-                     "completeness_warning"):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not 0 < value <= 1:
-                raise InvalidArgument(f"The '{name}' parameter of MonitorConfig must be in "
-                                      f"(0, 1]. Got {value!r} instead.")
-        for name, low in (("min_effect", 0.0), ("performance_tolerance", 0.0),
-                          ("lease_seconds", 0.0), ("baseline_z", None),
-                          ("baseline_weeks", None)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not \
-                    math.isfinite(value) or (value < 0 if low is not None else value <= 0):
-                rule = ">= 0" if low is not None else "> 0"
-                raise InvalidArgument(f"The '{name}' parameter of MonitorConfig must be a "
-                                      f"number {rule}. Got {value!r} instead.")
-
-
-# --- results --------------------------------------------------------------------------------
-
-
-@dataclass
-class WindowOutcome:
-    """Everything computed for one window (also what :func:`alert_signals` reads)."""
-
-    since: datetime
-    until: datetime
-    records: int = 0
-    rows: int = 0
-    drift: DriftReport | None = None
-    domain: DetectorResult | None = None
-    prediction: DetectorResult | None = None
-    prediction_reference: str | None = None
-    quality: QualityReport | None = None
-    ops: dict[str, float | None] = field(default_factory=dict)
-    ops_scores: dict[str, BaselineScore] = field(default_factory=dict)
-    performance: Performance | None = None
-    performance_final: bool = False
-    reference_metrics: dict[str, float] = field(default_factory=dict)
-    estimate: CBPEEstimate | None = None
-    importances: Mapping[str, float] = field(default_factory=dict)
-    points: int = 0
-    alerts: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A compact strict-JSON summary."""
-        acc = self.performance["accuracy"] if self.performance is not None and \
-            "accuracy" in self.performance.metrics else None
-        est = self.estimate["accuracy"] if self.estimate is not None and \
-            "accuracy" in self.estimate.metrics else None
-        return json_safe({
-            "since": self.since.isoformat(), "until": self.until.isoformat(),
-            "records": self.records, "rows": self.rows,
-            "drift_share": self.drift.share_drifted if self.drift else None,
-            "drifted_features": list(self.drift.drifted_columns) if self.drift else [],
-            "prediction_drift": None if self.prediction is None else {
-                "statistic": self.prediction.statistic, "p_value": self.prediction.p_value,
-                "drifted": self.prediction.drifted, "reference": self.prediction_reference},
-            "quality_findings": [f"{f.column}:{f.check}" for f in self.quality.findings]
-            if self.quality else [],
-            "ops": dict(self.ops),
-            "ops_verdicts": {k: s.verdict for k, s in self.ops_scores.items()},
-            "accuracy": acc.value if acc else None,
-            "label_coverage": self.performance.coverage if self.performance else None,
-            "performance_final": self.performance_final,
-            "estimated_accuracy": est.value if est else None,
-            "points": self.points, "alerts": list(self.alerts), "notes": list(self.notes),
-        })
-
-
-@dataclass
-class MonitorResult:
-    """What one :meth:`Monitor.run_once` did.
-
-    Attributes:
-        model, deployment: what was monitored.
-        windows: the processed windows, oldest first.
-        rescored: window starts re-scored for late labels.
-        points_written: metric points newly stored.
-        alerts_opened: alerts newly opened.
-        alerts_updated: signals folded into an open alert.
-        cursor: the cursor's ``until`` after the run.
-        skipped: why nothing was processed (``"busy"``: another monitor holds the claim).
-        notes: reference notes and anything skipped.
-    """
-
-    model: str
-    deployment: str | None
-    windows: list[WindowOutcome] = field(default_factory=list)
-    rescored: list[datetime] = field(default_factory=list)
-    points_written: int = 0
-    alerts_opened: int = 0
-    alerts_updated: int = 0
-    cursor: datetime | None = None
-    skipped: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def windows_processed(self) -> int:
-        return len(self.windows)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON form."""
-        return json_safe({
-            "model": self.model, "deployment": self.deployment,
-            "windows_processed": self.windows_processed,
-            "points_written": self.points_written, "alerts_opened": self.alerts_opened,
-            "alerts_updated": self.alerts_updated,
-            "rescored": [t.isoformat() for t in self.rescored],
-            "cursor": self.cursor.isoformat() if self.cursor else None,
-            "skipped": self.skipped, "notes": list(self.notes),
-            "windows": [w.to_dict() for w in self.windows],
-        })
-
-
-# --- alert rules ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertSignal:
-    """One alert to raise: its de-duplication key, kind, severity, words and evidence."""
-
-    key: str
-    kind: str
-    severity: str
-    title: str
-    summary: str
-    evidence: dict[str, Any]
-
-
-def _window_ev(w: WindowOutcome) -> dict[str, Any]:
-    return {"window_start": w.since.isoformat(), "window_end": w.until.isoformat(),
-            "rows": w.rows, "records": w.records}
-
-
-def alert_signals(model: str, deployment: str | None, w: WindowOutcome,
-                  config: MonitorConfig) -> list[AlertSignal]:
-    """The alerts one window's results call for. Keys group by incident, not window/feature.
-
-    Rules (``<m>:<d>`` is ``model:deployment``, ``*`` for every deployment):
-
-    * ``<m>:<d>:drift`` — drifted share >= ``drift_share_critical``: critical; any drifted
-      feature, prediction drift or domain-classifier drift: warning. Evidence: the drifted
-      features by effect size (statistic, p-values, effect, SHAP importance).
-    * ``<m>:<d>:quality`` — a missing column or type errors: critical; other flagged
-      checks (nulls, range, new categories): warning.
-    * ``<m>:<d>:performance`` — realised metric's upper CI bound below the reference minus
-      ``performance_tolerance`` with >= ``min_labelled`` rows: critical; a CBPE estimate
-      flagged degraded: warning.
-    * ``<m>:<d>:latency`` / ``:errors`` / ``:traffic`` — an ops metric outside its seasonal
-      baseline band (with >= ``min_baseline_points`` history): warning; p99 latency at 3x
-      the expected value or an error rate >= 10%: critical.
-    * ``<m>:<d>:completeness`` — logged ÷ served below ``completeness_warning``: warning;
-      below 0.9: critical.
-    """
-    base = f"{model}:{deployment or '*'}"
-    out: list[AlertSignal] = []
-    ev = _window_ev(w)
-    # drift
-    drifted: list[dict[str, Any]] = []
-    if w.drift is not None:
-        for name in w.drift.drifted_columns:
-            col = w.drift.columns[name]
-            drifted.append({"feature": name, "detector": col.result.detector,
-                            "statistic": col.result.statistic, "p_value": col.result.p_value,
-                            "p_value_adjusted": col.p_value_adjusted,
-                            "effect_size": col.result.effect_size,
-                            "importance": w.importances.get(name)})
-        drifted.sort(key=lambda d: -(d["effect_size"] or 0.0))
-    pred = w.prediction if w.prediction is not None and w.prediction.drifted else None
-    domain = w.domain if w.domain is not None and w.domain.drifted else None
-    if drifted or pred or domain:
-        share = w.drift.share_drifted if w.drift else 0.0
-        critical = share >= config.drift_share_critical
-        what = (f"{len(drifted)} of {len(w.drift.columns)} features drifted "
-                f"({', '.join(d['feature'] for d in drifted[:5])})" if drifted and w.drift
-                else "no single feature drifted")
-        if pred:
-            what += "; predictions drifted"
-        out.append(AlertSignal(
-            f"{base}:drift", "drift", "critical" if critical else "warning",
-            f"Data drift on {model}" + (f" ({deployment})" if deployment else ""),
-            f"{what} in the window {w.since:%Y-%m-%d %H:%M}–{w.until:%H:%M} UTC.",
-            {**ev, "share_drifted": share, "features": drifted[:_TOP],
-             "prediction_drift": None if pred is None else {
-                 "statistic": pred.statistic, "p_value": pred.p_value,
-                 "effect_size": pred.effect_size, "reference": w.prediction_reference},
-             "domain_classifier": None if domain is None else {
-                 "statistic": domain.statistic, "p_value": domain.p_value}}))
-    # quality
-    if w.quality is not None and w.quality.findings:
-        findings = [f.to_dict() for f in w.quality.findings]
-        critical = any(f.check in ("missing_column", "type_error") for f in w.quality.findings)
-        cols = sorted({f.column for f in w.quality.findings})
-        out.append(AlertSignal(
-            f"{base}:quality", "quality", "critical" if critical else "warning",
-            f"Data quality issues on {model}",
-            f"{len(findings)} failed checks on {', '.join(cols[:5])}.",
-            {**ev, "findings": findings[:_TOP]}))
-    # performance
-    perf = w.performance
-    if perf is not None and perf.rows >= config.min_labelled:
-        for name, ref in w.reference_metrics.items():
-            m = perf.metrics.get(name)
-            if m is None or m.value is None:
-                continue
-            upper = m.upper if m.upper is not None else m.value
-            if upper < ref - config.performance_tolerance:
-                out.append(AlertSignal(
-                    f"{base}:performance", "performance", "critical",
-                    f"{name} dropped on {model}",
-                    f"{name} {m.value:.3f} (CI up to {upper:.3f}) is below the reference "
-                    f"{ref:.3f} on {perf.rows} labelled rows.",
-                    {**ev, "metric": name, "value": m.value, "lower": m.lower, "upper": upper,
-                     "reference": ref, "labelled_rows": perf.rows,
-                     "coverage": perf.coverage, "final": w.performance_final}))
-                break
-    if w.estimate is not None and w.estimate.degraded:
-        bad = [m.to_dict() for m in w.estimate.metrics.values() if m.degraded]
-        out.append(AlertSignal(
-            f"{base}:performance", "performance", "warning",
-            f"Estimated performance drop on {model}",
-            f"CBPE estimates {', '.join(b['name'] for b in bad)} below the reference "
-            "(no labels needed).", {**ev, "estimated": bad}))
-    # operations
-    for name, score in w.ops_scores.items():
-        if not score.anomalous or score.history < config.min_baseline_points:
-            continue
-        kind = {"ops.latency_p99_ms": "latency", "ops.error_rate": "errors",
-                "ops.throughput_rps": "traffic"}[name]
-        expected = score.expected or 0.0
-        critical = (kind == "latency" and score.verdict == "high" and expected > 0
-                    and score.value >= 3 * expected) or (
-            kind == "errors" and score.value >= 0.10)
-        out.append(AlertSignal(
-            f"{base}:{kind}", kind, "critical" if critical else "warning",
-            f"{name[4:]} {score.verdict} on {model}",
-            f"{name[4:]} = {score.value:.4g} against an expected {expected:.4g} "
-            f"(normal band {score.lower:.4g}–{score.upper:.4g}, z = {score.z:.1f}).",
-            {**ev, "metric": name, **score.to_dict()}))
-    completeness = w.ops.get("ops.completeness")
-    if completeness is not None and completeness < config.completeness_warning:
-        out.append(AlertSignal(
-            f"{base}:completeness", "completeness",
-            "critical" if completeness < 0.9 else "warning",
-            f"Inference log incomplete for {model}",
-            f"Only {completeness:.1%} of the requests served were logged.",
-            {**ev, "completeness": completeness, "logged": w.records}))
-    return out
 
 
 _NOTIFY: Any = None
@@ -474,20 +117,6 @@ def _notify(alert: Alert, created: bool, context: Context) -> None:
         except Exception:  # a webhook outage must not stop monitoring
             logger.exception("Alert notification failed for %s", alert.key)
 
-
-# --- the monitor ------------------------------------------------------------------------
-
-
-def _floor(when: datetime, step: timedelta) -> datetime:
-    return _EPOCH + ((as_utc(when) - _EPOCH) // step) * step
-
-
-def _iso(when: datetime) -> str:
-    return as_utc(when).isoformat()
-
-
-def _parse(text: str) -> datetime:
-    return as_utc(datetime.fromisoformat(text))
 
 
 def _jsonable(value: Any) -> Any:
@@ -532,13 +161,13 @@ class Monitor:
         self.served = served
         self.key = (f"monitor:{model}:{deployment or '*'}:{version or '*'}:"
                     f"{int(self.window.total_seconds())}s")
-        self._owner = uuid.uuid4().hex
+        self._lease = CursorLease(context.store, self.key, owner=uuid.uuid4().hex,
+                                  lease_seconds=self.config.lease_seconds)
         self._reference: Reference | None = None
         self._ref_outputs: tuple[Any, np.ndarray | None] | None = None
         self._cbpe: CBPE | None | bool = None
         self._domain: Any = None
         self._version_metrics: dict[str, float] | None = None
-        self._held: dict[str, Any] = {}
 
     # -- reference ------------------------------------------------------------------------
     @property
@@ -610,50 +239,36 @@ class Monitor:
             the cursor's claim.
         """
         now = as_utc(now) if now is not None else utcnow()
-        store = self.context.store
         result = MonitorResult(self.model, self.deployment)
-        cursor = store.get_monitor_cursor(self.key)
-        claim = (cursor or {}).get("claim")
-        if claim and claim.get("owner") != self._owner and _parse(claim["expires"]) > utcnow():
+        cursor = self._lease.read()
+        if self._lease.busy(cursor):
             result.skipped = "busy"
-            result.cursor = _parse(cursor["until"]) if cursor and cursor.get("until") else None
+            result.cursor = from_iso(cursor["until"]) if cursor and cursor.get("until") \
+                else None
             return result
-        end = _floor(now, self.window)
+        end = floor_time(now, self.window)
         state: dict[str, Any] = dict(cursor or {"version": CURSOR_VERSION,
                                                 "window_s": self.window.total_seconds(),
                                                 "until": None, "pending": []})
         if state.get("until"):
-            start = _parse(state["until"])
+            start = from_iso(state["until"])
         else:
             start = end - self.config.max_backfill_windows * self.window
         stop = min(end, start + self.config.max_windows_per_run * self.window)
-        claimed = {**state, "claim": {"owner": self._owner, "until": _iso(stop),
-                                      "expires": _iso(utcnow() + timedelta(
-                                          seconds=self.config.lease_seconds))}}
-        try:
-            store.set_monitor_cursor(self.key, claimed, expected=cursor)
-        except Conflict:
+        if not self._lease.claim(cursor, state, stop):
             result.skipped = "busy"
             return result
-        self._held = json_safe(claimed)
         try:
             self._run(result, state, start, stop)
         finally:
-            final = {k: v for k, v in self._held.items() if k != "claim"}
             try:
-                store.set_monitor_cursor(self.key, final, expected=self._held)
+                final = self._lease.release()
             except Conflict:
+                final = self._lease.held
                 logger.warning("Monitor cursor %s moved while this monitor held it.", self.key)
-        result.cursor = _parse(final["until"]) if final.get("until") else None
+        result.cursor = from_iso(final["until"]) if final.get("until") else None
         result.notes.extend(self.reference.notes)
         return result
-
-    def _advance(self, **changes: Any) -> dict[str, Any]:
-        """Move the held cursor (compare-and-set: Conflict if someone took it over)."""
-        new = json_safe({**self._held, **changes})
-        self.context.store.set_monitor_cursor(self.key, new, expected=self._held)
-        self._held = new
-        return new
 
     def _run(self, result: MonitorResult, state: dict[str, Any], start: datetime,
              stop: datetime) -> None:
@@ -663,7 +278,7 @@ class Monitor:
         while t + self.window <= stop:
             windows.append((t, t + self.window))
             t += self.window
-        earliest = min([start] + [_parse(p[0]) for p in pending])
+        earliest = min([start] + [from_iso(p[0]) for p in pending])
         labels: dict[str, Any] = {}
         digest = state.get("labels_digest")
         if windows or pending:  # nothing to label otherwise: skip reading the feedback
@@ -677,48 +292,56 @@ class Monitor:
                                 deployment=self.deployment, version=self.version,
                                 log_dir=self.log_dir, labels=labels, check_model=False)
             if not seen and data.records == 0:
-                self._advance(until=_iso(until))
+                self._lease.advance(until=to_iso(until))
                 continue
             seen = True
-            changes: dict[str, Any] = {"until": _iso(until), "seen_traffic": True}
-            if "first_predictions" not in self._held and data.rows:
+            changes: dict[str, Any] = {"until": to_iso(until), "seen_traffic": True}
+            if "first_predictions" not in self._lease.held and data.rows:
                 rng = np.random.default_rng(self.config.seed)
                 preds = data.predictions.tolist()
                 if len(preds) > _FIRST_SAMPLE:
                     preds = [preds[i] for i in sorted(rng.choice(len(preds), _FIRST_SAMPLE,
                                                                  replace=False))]
                 changes["first_predictions"] = [_jsonable(p) for p in preds]
-                changes["first_window"] = _iso(since)
+                changes["first_window"] = to_iso(since)
             aged = since < stop - self.config.label_lookback * self.window
-            outcome = self._process(data, history, self._held, aged=aged)
+            outcome = self._process(data, history, self._lease.held, aged=aged)
+            signals = alert_signals(self.model, self.deployment, outcome, self.config)
+            self._alert(outcome, result, signals)
             if data.rows and not outcome.performance_final:
-                pending.append([_iso(since), outcome.performance.labelled
-                                if outcome.performance else 0])
-            self._alert(outcome, result)
+                pending.append([to_iso(since), outcome.performance.labelled
+                                if outcome.performance else 0, _performance_severity(signals)])
             result.windows.append(outcome)
             result.points_written += outcome.points
             changes["pending"] = pending
-            self._advance(**changes)
+            self._lease.advance(**changes)
         # late labels: re-score the pending windows this run did not just process
-        processed = {_iso(w.since) for w in result.windows}
+        processed = {to_iso(w.since) for w in result.windows}
         changed = digest != state.get("labels_digest")
         keep = []
-        for since_text, labelled in pending:
-            since = _parse(since_text)
+        for entry in pending:
+            since_text, raised = entry[0], entry[2] if len(entry) > 2 else ""
+            since = from_iso(since_text)
             aged = since < stop - self.config.label_lookback * self.window
             if since_text in processed or not (changed or aged):
-                keep.append([since_text, labelled])
+                keep.append(entry)
                 continue
             outcome = self._rescore(since, labels, aged)
             if outcome is None:
                 continue  # aged out without labels
             result.rescored.append(since)
             result.points_written += outcome.points
-            self._alert(outcome, result, performance_only=True)
+            signals = [s for s in alert_signals(self.model, self.deployment, outcome,
+                                                self.config) if s.kind == "performance"]
+            severity = _performance_severity(signals)
+            # a window re-raises only when its verdict changes or turns final: labels
+            # trickling in do not count one incident's window again and again
+            if severity != raised or outcome.performance_final:
+                self._alert(outcome, result, signals)
             if not outcome.performance_final:
                 keep.append([since_text, outcome.performance.labelled
-                             if outcome.performance else 0])
-        self._advance(pending=keep, labels_digest=digest)
+                             if outcome.performance else 0, severity])
+        self._lease.advance(pending=keep, labels_digest=digest)
 
     # -- one window --------------------------------------------------------------------
     def _point(self, name: str, data: WindowData | WindowOutcome, value: float | None,
@@ -783,9 +406,10 @@ class Monitor:
         self._ops(w, data, history, points)
         # performance (labels) and its label-free estimate
         self._performance(w, data, aged)
-        points.extend(self._performance_points(w, data))
         self._estimate(w, data, points)
-        w.points = self.context.store.add_metric_points(points)
+        store = self.context.store
+        w.points = store.add_metric_points(points) + \
+            store.upsert_metric_points(self._performance_points(w, data))
         return w
 
     def _domain_drift(self, w: WindowOutcome, data: WindowData,
@@ -923,11 +547,13 @@ class Monitor:
 
     def _performance_points(self, w: WindowOutcome, data: WindowData | WindowOutcome
                             ) -> list[MetricPoint]:
+        """``performance.<metric>`` and ``labels.coverage``; provisional until final."""
         perf = w.performance
-        if perf is None or not w.performance_final:
+        if perf is None:
             return []
         common = {"rows": perf.rows, "labelled": perf.labelled, "predicted": perf.predicted,
-                  "coverage": perf.coverage, "confidence": perf.confidence}
+                  "coverage": perf.coverage, "confidence": perf.confidence,
+                  "provisional": not w.performance_final}
         out = [self._point(f"performance.{name}", data, m.value,
                            details={**m.to_dict(), **common})
                for name, m in perf.metrics.items()]
@@ -957,14 +583,13 @@ class Monitor:
         self._performance(w, data, aged)
         if w.performance is None:
             return None if aged else w
-        w.points = self.context.store.add_metric_points(self._performance_points(w, data))
+        w.points = self.context.store.upsert_metric_points(self._performance_points(w, data))
         return w
 
-    def _alert(self, w: WindowOutcome, result: MonitorResult, *,
-               performance_only: bool = False) -> None:
-        for s in alert_signals(self.model, self.deployment, w, self.config):
-            if performance_only and s.kind != "performance":
-                continue
+    def _alert(self, w: WindowOutcome, result: MonitorResult,
+               signals: list[AlertSignal]) -> None:
+        """Raise ``signals`` (the store folds each into its incident's open alert)."""
+        for s in signals:
             alert, created = self.context.store.raise_alert(
                 s.key, model=self.model, kind=s.kind, severity=s.severity, title=s.title,
                 summary=s.summary, evidence=s.evidence, deployment=self.deployment or "",
@@ -976,3 +601,8 @@ class Monitor:
             w.alerts.append({"key": s.key, "severity": s.severity, "created": created,
                              "id": alert.id})
             _notify(alert, created, self.context)
+
+
+def _performance_severity(signals: list[AlertSignal]) -> str:
+    """The severity of the first performance signal ("" when none): what a window raised."""
+    return next((s.severity for s in signals if s.kind == "performance"), "")

@@ -24,27 +24,29 @@ when the snapshot has one, the classes, and the SHAP importances of its check re
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from mlpilot.core.clock import as_utc
 from mlpilot.core.errors import InvalidArgument, NotFound
-from mlpilot.monitor.baseline import OpsMetrics, ops_metrics
-from mlpilot.monitor.quality import _is_batch, features_frame
+from mlpilot.monitor.baseline import OpsMetrics
+from mlpilot.monitor.quality import _is_batch
 
 if TYPE_CHECKING:
     from mlpilot.core.entities import ModelVersion
     from mlpilot.sdk._context import Context
-    from mlpilot.serve.inference_log import InferenceRecord
 
 __all__ = ["EXCLUDED_ROUTES", "Reference", "WindowData", "default_log_dir", "load_window",
            "log_directories", "read_labels", "reference_for"]
@@ -153,15 +155,6 @@ def log_directories(root: str | os.PathLike[str]) -> list[Path]:
     return [base, *workers]
 
 
-def _records(root: Path, model: str, since: datetime, until: datetime
-             ) -> Iterator[InferenceRecord]:
-    from mlpilot.serve.inference_log import read_records
-
-    for directory in log_directories(root):
-        if (directory / "segments").is_dir() or (directory / "parquet").is_dir():
-            yield from read_records(directory, since=since, until=until, model=model)
-
-
 def read_labels(root: str | os.PathLike[str], since: datetime | None = None,
                 until: datetime | None = None) -> dict[str, Any]:
     """The latest label per request id in every feedback stream under ``root``.
@@ -255,46 +248,143 @@ def _load_window(context: Context, model: str, since: datetime, until: datetime,
     if check_model:
         context.store.get_model(model)  # NotFound names the model
     root = Path(log_dir) if log_dir is not None else default_log_dir(context)
-    served = [r for r in _records(root, model, start, end)
-              if r.route not in EXCLUDED_ROUTES and r.model == model
-              and (deployment is None or r.deployment == deployment)
-              and (version is None or r.version == version)]
-    served.sort(key=lambda r: (r.time_us, r.request_id))
+    served = _served(root, model, start, end, deployment, version)
     if labels is None:
-        labels = read_labels(root, since=start - FEEDBACK_MARGIN) if served else {}
-    ok = [r for r in served if r.status < 400 and r.features]
-    frame = features_frame(ok, include_failed=False).reset_index(drop=True).infer_objects()
+        labels = read_labels(root, since=start - FEEDBACK_MARGIN) if len(served) else {}
+    ok = served[served["status"].to_numpy() < 400]
+    features = _decode(ok["features_json"])
+    present = np.array([bool(f) for f in features], dtype=bool)
+    ok = ok[present]
+    features = [f for f, keep in zip(features, present, strict=True) if keep]
+    outputs = _decode(ok["outputs_json"])
+    sizes = [_batch_rows(f, rid) for f, rid in zip(features, ok["request_id"], strict=True)]
+    counts = np.array([1 if n is None else n for n in sizes], dtype=np.int64)
     preds: list[Any] = []
-    probas: list[list[Any] | None] = []
-    ids: list[str] = []
-    vers: list[Any] = []
-    times: list[datetime] = []
-    ys: list[Any] = []
-    for r in ok:
-        n = _is_batch(r.features)
-        n = 1 if n is None else n
-        rows, proba = _rows_of(r.outputs, n)
+    probas: list[list[Any]] | None = []
+    for out, n in zip(outputs, counts.tolist(), strict=True):
+        rows, proba = _rows_of(out, n)
         preds.extend(rows)
-        probas.extend(proba if proba is not None else [None] * n)
-        ids.extend([r.request_id] * n)
-        vers.extend([r.version] * n)
-        times.extend([r.time] * n)
-        label = _clean_label(labels.get(r.request_id)) if r.request_id in labels else None
-        ys.extend(_label_rows(label, n) if label is not None else [None] * n)
+        if proba is None and n:
+            probas = None  # a row without probabilities: none for the window
+        elif probas is not None and proba is not None:
+            probas.extend(proba)
     probabilities = None
-    if probas and all(p is not None for p in probas) and len({len(p) for p in probas}) == 1:
+    if probas and len({len(p) for p in probas}) == 1:
         probabilities = np.asarray(probas, dtype=np.float64)
     predictions = pd.Series(preds, dtype=object, name="prediction")
     if len(predictions):
         predictions = predictions.infer_objects()
+    ids = ok["request_id"].to_numpy(dtype=object)
+    times = ok["time"].repeat(counts).reset_index(drop=True).rename("time")
     return WindowData(
         model=model, deployment=deployment, since=start, until=end, records=len(served),
-        features=frame, predictions=predictions, probabilities=probabilities,
-        labels=pd.Series(ys, dtype=object, name="label"),
-        request_ids=pd.Series(ids, dtype=object, name="request_id"),
-        versions=pd.Series(vers, dtype="Int64", name="version"),
-        times=pd.Series(pd.to_datetime(times, utc=True), name="time"),
-        ops=ops_metrics(served, start, end))
+        features=_features(features, sizes), predictions=predictions,
+        probabilities=probabilities,
+        labels=pd.Series(_labels(ids, counts, labels), dtype=object, name="label"),
+        request_ids=pd.Series(np.repeat(ids, counts), dtype=object, name="request_id"),
+        versions=pd.Series(np.repeat(ok["version"].to_numpy(), counts), name="version")
+        .astype("Int64"),
+        times=times.astype("datetime64[us, UTC]"),
+        ops=_ops(served, start, end))
+
+
+_COLUMNS = ["request_id", "time", "deployment", "model", "version", "route", "status",
+            "latency_ms", "features_json", "outputs_json"]
+
+
+def _served(root: Path, model: str, since: datetime, until: datetime,
+            deployment: str | None, version: int | None) -> pd.DataFrame:
+    """The window's answered requests (no shadow/feedback), by time then request id.
+
+    Each log directory is read column-wise (:func:`~mlpilot.serve.inference_log.
+    read_frame`: Parquet partitions pruned by model and hour, plus live segments).
+    """
+    from mlpilot.serve.inference_log import read_frame
+
+    parts = [read_frame(d, since=since, until=until, model=model)
+             for d in log_directories(root)
+             if (d / "segments").is_dir() or (d / "parquet").is_dir()]
+    parts = [p[_COLUMNS] for p in parts if len(p)]
+    if not parts:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in _COLUMNS})
+        frame["time"] = pd.Series(dtype="datetime64[us, UTC]")
+        return frame
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    keep = ~frame["route"].isin(EXCLUDED_ROUTES).to_numpy() & (frame["model"] == model)
+    if deployment is not None:
+        keep &= frame["deployment"] == deployment
+    if version is not None:
+        keep &= frame["version"] == version
+    return frame[keep.to_numpy()].sort_values(["time", "request_id"], kind="stable") \
+        .reset_index(drop=True)
+
+
+def _decode(texts: pd.Series) -> list[Any]:
+    """JSON texts decoded in bulk (orjson; logs written with NaN literals via json)."""
+    loads = orjson.loads
+    out = []
+    for text in texts.tolist():
+        try:
+            out.append(loads(text))
+        except orjson.JSONDecodeError:
+            out.append(json.loads(text))
+    return out
+
+
+def _batch_rows(features: Any, request_id: str) -> int | None:
+    """The rows of a batch request (:func:`~mlpilot.monitor.quality._is_batch`), else None."""
+    if not isinstance(features, Mapping):
+        raise InvalidArgument(f"Record {request_id!r}: features must be a mapping of column "
+                              f"name to value(s). Got {type(features).__name__}.")
+    return _is_batch(features)
+
+
+def _features(features: list[Mapping[str, Any]], sizes: list[int | None]) -> pd.DataFrame:
+    """One row per predicted row (batches expanded); columns in order of first appearance.
+
+    The same frame as :func:`~mlpilot.monitor.quality.features_frame` builds record by
+    record (object columns, then ``infer_objects``), built column by column.
+    """
+    names = list(dict.fromkeys(k for f in features for k in f))
+    if all(n is None for n in sizes):
+        columns = {k: [f.get(k) for f in features] for k in names}
+    else:
+        columns = {k: list(chain.from_iterable(
+            [f.get(k)] if n is None else list(f[k]) if k in f else [None] * n
+            for f, n in zip(features, sizes, strict=True))) for k in names}
+    return pd.DataFrame({k: pd.Series(v, dtype=object) for k, v in columns.items()},
+                        index=pd.RangeIndex(sum(1 if n is None else n for n in sizes))
+                        ).infer_objects()
+
+
+def _labels(ids: np.ndarray, counts: np.ndarray, labels: Mapping[str, Any]) -> np.ndarray:
+    """Each row's label (module rules); only the labelled requests are visited."""
+    out = np.full(int(counts.sum()), None, dtype=object)
+    if not labels:
+        return out
+    starts = np.cumsum(counts) - counts
+    for i, rid in enumerate(ids.tolist()):
+        if rid in labels:
+            label = _clean_label(labels[rid])
+            if label is not None:
+                n = int(counts[i])
+                out[starts[i]:starts[i] + n] = _label_rows(label, n)
+    return out
+
+
+def _ops(served: pd.DataFrame, start: datetime, end: datetime) -> OpsMetrics:
+    """:func:`~mlpilot.monitor.baseline.ops_metrics` of the window, on its columns."""
+    status = served["status"].to_numpy(dtype=np.int64)
+    requests = len(status)
+    errors = int((status >= 500).sum())
+    client = int(((status >= 400) & (status < 500)).sum())
+    latencies = served["latency_ms"].to_numpy(dtype=np.float64)[status < 400]
+    p50, p95, p99 = (np.percentile(latencies, [50, 95, 99]).tolist() if len(latencies)
+                     else (None, None, None))
+    return OpsMetrics(start, end, requests, errors, client,
+                      errors / requests if requests else None,
+                      client / requests if requests else None,
+                      requests / (end - start).total_seconds(), p50, p95, p99)
 
 
 # --- the reference --------------------------------------------------------------------------

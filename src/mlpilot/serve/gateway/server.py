@@ -91,7 +91,9 @@ def serve_gateway(
     if workers == 1:
         log = InferenceLog(log_dir, redact=settings.redact) if log_dir is not None else None
         try:
-            app = create_gateway(context, log=log, settings=settings)
+            # the app closes the log on shutdown: uvicorn re-raises SIGTERM after its
+            # shutdown, so a ``finally`` here would not run
+            app = create_gateway(context, log=log, settings=settings, owns_log=True)
             uvicorn.run(app, host=host, port=port, log_level=log_level)
         finally:
             if log is not None:

@@ -11,19 +11,22 @@ columns are for analysis.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from mlpilot.serve.inference_log.record import InferenceRecord, record_from_fields
+from mlpilot.serve.inference_log.record import (
+    InferenceRecord,
+    dumps_text,
+    loads,
+    record_from_fields,
+)
 
 # Positions in an encoded record (see record.py).
 (ID, TIME, DEPLOYMENT, MODEL, VERSION, ROUTE, STATUS, LATENCY, ERROR, FEATURES,
  OUTPUTS) = range(1, 12)
 _INT64 = (-(2**63), 2**63 - 1)
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _flat_type(values: list[Any]) -> pa.DataType | None:
@@ -72,8 +75,8 @@ def rows_to_table(rows: Sequence[list[Any]], *, with_model: bool = False) -> pa.
         "status": pa.array([r[STATUS] for r in rows], pa.int32()),
         "latency_ms": pa.array([r[LATENCY] for r in rows], pa.float64()),
         "error": pa.array([r[ERROR] for r in rows], pa.string()),
-        "features_json": pa.array([_dumps(r[FEATURES]) for r in rows], pa.string()),
-        "outputs_json": pa.array([_dumps(r[OUTPUTS]) for r in rows], pa.string()),
+        "features_json": pa.array([dumps_text(r[FEATURES]) for r in rows], pa.string()),
+        "outputs_json": pa.array([dumps_text(r[OUTPUTS]) for r in rows], pa.string()),
     })
     col.update(_flat_columns("f_", [r[FEATURES] for r in rows]))
     col.update(_flat_columns("o_", [r[OUTPUTS] for r in rows]))
@@ -91,4 +94,4 @@ def table_to_records(table: pa.Table, model: str | None = None) -> Iterator[Infe
     for values in zip(*(c.to_pylist() for c in cols), strict=True):
         (rid, t, dep, version, route, status, latency, error, fj, oj, *rest) = values
         yield record_from_fields(rid, t, dep, (rest[0] if rest else model) or "", version, route,
-                                 status, latency, error, json.loads(fj), json.loads(oj))
+                                 status, latency, error, loads(fj), loads(oj))

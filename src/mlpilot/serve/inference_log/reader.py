@@ -13,7 +13,6 @@ come in no particular order across files.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from urllib.parse import unquote
 
 from mlpilot.serve.inference_log._fs import Layout
 from mlpilot.serve.inference_log.compaction import NULL_PARTITION
-from mlpilot.serve.inference_log.record import InferenceRecord, record_from_fields
+from mlpilot.serve.inference_log.record import InferenceRecord, loads, record_from_fields
 from mlpilot.serve.inference_log.segment import list_segments
 from mlpilot.serve.inference_log.segment_reader import SegmentReader
 
@@ -57,7 +56,7 @@ def _live_rows(readers: list[SegmentReader], lo: int | None, hi: int | None,
                model: str | None) -> Iterator[list[Any]]:
     for reader in readers:
         for p in reader.payloads:
-            r = json.loads(bytes(p))
+            r = loads(p)
             if (model is None or r[4] == model) and (lo is None or r[2] >= lo) \
                     and (hi is None or r[2] < hi):
                 yield r

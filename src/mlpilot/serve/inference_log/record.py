@@ -128,6 +128,23 @@ def encode_record(record: InferenceRecord, redact: frozenset[str] = frozenset())
     ], default=_default, option=_OPTIONS)
 
 
+def loads(data: bytes | memoryview | str) -> Any:
+    """Parse stored JSON fast (orjson), accepting the NaN/Infinity literals of old logs.
+
+    Raises:
+        ValueError: not JSON at all (``json.JSONDecodeError`` is a ValueError).
+    """
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+
+
+def dumps_text(value: Any) -> str:
+    """``value`` as compact JSON text (NaN and infinities become null)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+
+
 def decode_record(data: bytes | memoryview) -> InferenceRecord:
     """The record encoded in ``data``.
 
@@ -135,12 +152,9 @@ def decode_record(data: bytes | memoryview) -> InferenceRecord:
         ValueError: when the bytes are not a record of a known encoding version.
     """
     try:
-        row = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        try:  # written by earlier versions with NaN/Infinity literals
-            row = json.loads(bytes(data))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"Inference record bytes are not valid JSON: {e}.") from e
+        row = loads(data)  # earlier versions wrote NaN/Infinity literals: still read
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"Inference record bytes are not valid JSON: {e}.") from e
     if not isinstance(row, list) or not row or row[0] != ENCODING_VERSION or len(row) != 12:
         raise ValueError(
             f"Inference record has an unknown layout (expected version {ENCODING_VERSION} "

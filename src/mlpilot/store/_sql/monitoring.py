@@ -1,4 +1,10 @@
-"""Monitoring state: metric points, de-duplicated alerts and the monitor's read cursors."""
+"""Monitoring state: metric points, de-duplicated alerts and the monitor's read cursors.
+
+A metric point is keyed by its series (model, deployment, version, name, feature) and
+window: :meth:`MonitoringMixin.add_metric_points` keeps the first value stored,
+:meth:`MonitoringMixin.upsert_metric_points` replaces it (for values that are revised,
+like performance while late labels arrive).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mlpilot.core.clock import as_utc, utcnow
@@ -19,6 +26,9 @@ from mlpilot.store._sql.tables import AlertRow, MetricPointRow, MonitorCursorRow
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(ALERT_SEVERITIES)}
 _MAX_POINTS = 100_000
+_SERIES_WINDOW = ("model", "deployment", "version", "name", "feature", "window_start",
+                  "window_end")
+_UPSERT_CHUNK = 500  # rows per INSERT ... ON CONFLICT (SQLite caps bound parameters)
 
 
 def _point(row: MetricPointRow) -> MetricPoint:
@@ -47,6 +57,21 @@ def _finite_or_none(value: float | None) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+def _rows(points: Sequence[MetricPoint]) -> list[tuple[Any, ...]]:
+    """Validated points as (series..., window_start, window_end, value, details) tuples."""
+    rows = []
+    for p in points:
+        if not p.model or not p.name:
+            raise InvalidArgument("A metric point needs a model and a name.")
+        start, end = as_utc(p.window_start), as_utc(p.window_end)
+        if end < start:
+            raise InvalidArgument(f"Metric point {p.name!r} has its window reversed "
+                                  f"({start.isoformat()} > {end.isoformat()}).")
+        rows.append((p.model, p.deployment, int(p.version), p.name, p.feature, start, end,
+                     _finite_or_none(p.value), json_safe(dict(p.details))))
+    return rows
+
+
 class MonitoringMixin(StoreCore):
     """Metric points, alerts (open → acknowledged → resolved) and monitor cursors."""
 
@@ -62,16 +87,7 @@ class MonitoringMixin(StoreCore):
         Raises:
             InvalidArgument: a point without model or name, or with its window reversed.
         """
-        rows = []
-        for p in points:
-            if not p.model or not p.name:
-                raise InvalidArgument("A metric point needs a model and a name.")
-            start, end = as_utc(p.window_start), as_utc(p.window_end)
-            if end < start:
-                raise InvalidArgument(f"Metric point {p.name!r} has its window reversed "
-                                      f"({start.isoformat()} > {end.isoformat()}).")
-            rows.append((p.model, p.deployment, int(p.version), p.name, p.feature, start, end,
-                         _finite_or_none(p.value), json_safe(dict(p.details))))
+        rows = _rows(points)
         if not rows:
             return 0
         now = utcnow()
@@ -88,6 +104,58 @@ class MonitoringMixin(StoreCore):
                                      value=r[7], details=r[8], created_at=now))
                 added += 1
         return added
+
+    def upsert_metric_points(self, points: Sequence[MetricPoint]) -> int:
+        """Store points, replacing the value and details of a series' window already stored.
+
+        One transaction. Concurrent writers are safe on both databases: the insert is an
+        ``INSERT ... ON CONFLICT DO UPDATE`` on the series-and-window key, so the last
+        writer's value wins and no window is ever stored twice. Within ``points``, the
+        last point of a series and window wins.
+
+        Returns:
+            How many points were new or changed (a re-run writing the same values: 0).
+
+        Raises:
+            InvalidArgument: a point without model or name, or with its window reversed.
+        """
+        latest = {r[:7]: r for r in _rows(points)}
+        if not latest:
+            return 0
+        now = utcnow()
+        with self._write() as s:
+            stored = self._stored_values(s, set(latest))
+            # in key order, so concurrent writers take row locks in one order
+            changed = [latest[key] for key in sorted(latest, key=repr)
+                       if key not in stored or stored[key] != latest[key][7:]]
+            insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            for i in range(0, len(changed), _UPSERT_CHUNK):
+                stmt = insert(MetricPointRow).values([
+                    dict(zip(_SERIES_WINDOW, r[:7], strict=True), value=r[7], details=r[8],
+                         created_at=now) for r in changed[i:i + _UPSERT_CHUNK]])
+                s.execute(stmt.on_conflict_do_update(
+                    index_elements=list(_SERIES_WINDOW),
+                    set_={"value": stmt.excluded.value, "details": stmt.excluded.details}))
+        return len(changed)
+
+    @staticmethod
+    def _stored_values(s: Session, keys: set[tuple[Any, ...]]
+                       ) -> dict[tuple[Any, ...], tuple[float | None, dict[str, Any]]]:
+        """(value, details) of the stored points among ``keys``, locked until commit."""
+        cols = [getattr(MetricPointRow, c) for c in _SERIES_WINDOW]
+        models = {k[0] for k in keys}
+        starts = [k[5] for k in keys]
+        stmt = select(*cols, MetricPointRow.value, MetricPointRow.details).where(
+            MetricPointRow.model.in_(models), MetricPointRow.window_start >= min(starts),
+            MetricPointRow.window_start <= max(starts),
+            tuple_(MetricPointRow.name, MetricPointRow.feature).in_(
+                sorted({(k[3], k[4]) for k in keys}))).order_by(MetricPointRow.id).with_for_update()
+        out = {}
+        for m, d, v, n, f, ws, we, value, details in s.execute(stmt):
+            key = (m, d, v, n, f, as_utc(ws), as_utc(we))
+            if key in keys:
+                out[key] = (value, dict(details))
+        return out
 
     @staticmethod
     def _existing_windows(s: Session, keys: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
@@ -282,22 +350,41 @@ class MonitoringMixin(StoreCore):
             return None if row is None else dict(row.value)
 
     def set_monitor_cursor(self, key: str, value: dict[str, Any],
-                           expected: dict[str, Any] | None = None) -> None:
+                           expected: dict[str, Any] | None = None, *,
+                           create_only: bool = False) -> None:
         """Save the monitor's position for ``key``.
 
         Args:
             expected: compare-and-set: the value the caller read; when another
                 monitor moved the cursor meanwhile, Conflict is raised and nothing
                 is written (so two monitors never both process a window).
+            create_only: write only if no cursor exists for ``key`` yet (a first run);
+                Conflict when one does, even one created concurrently.
+
+        Raises:
+            InvalidArgument: an empty key, or both ``expected`` and ``create_only``.
+            Conflict: the cursor is not as ``expected``, or exists under ``create_only``.
         """
         if not key:
             raise InvalidArgument("A monitor cursor needs a key.")
-        with self._write() as s:
-            row = s.get(MonitorCursorRow, key, with_for_update=True)
-            current = None if row is None else dict(row.value)
-            if expected is not None and current != json_safe(expected):
-                raise Conflict(f"Monitor cursor {key!r} moved meanwhile.", current=current)
-            if row is None:
-                s.add(MonitorCursorRow(key=key, value=json_safe(value), updated_at=utcnow()))
-            else:
-                row.value, row.updated_at = json_safe(value), utcnow()
+        if create_only and expected is not None:
+            raise InvalidArgument("Give a monitor cursor either 'expected' (update what was "
+                                  "read) or create_only=True (create it), not both.")
+        try:
+            with self._write() as s:
+                row = s.get(MonitorCursorRow, key, with_for_update=True)
+                current = None if row is None else dict(row.value)
+                if create_only and row is not None:
+                    raise Conflict(f"Monitor cursor {key!r} exists already.", current=current)
+                if expected is not None and current != json_safe(expected):
+                    raise Conflict(f"Monitor cursor {key!r} moved meanwhile.", current=current)
+                if row is None:
+                    s.add(MonitorCursorRow(key=key, value=json_safe(value),
+                                           updated_at=utcnow()))
+                    s.flush()
+                else:
+                    row.value, row.updated_at = json_safe(value), utcnow()
+        except sa_exc.IntegrityError:  # PostgreSQL: another writer inserted the key first
+            if not create_only and expected is None:
+                raise
+            raise Conflict(f"Monitor cursor {key!r} was created meanwhile.") from None
