@@ -278,10 +278,16 @@ def test_unknown_model_is_404(client: TestClient) -> None:
     assert client.get("/v2/models/nope").status_code == 404
 
 
-def test_body_over_limit_is_413(client: TestClient) -> None:
+def test_body_over_limit_is_413(gateway: tuple[TestClient, InferenceLog]) -> None:
+    client, log = gateway
     big = json.dumps({"records": [good_record()] * 2000})
-    r = post(client, big)
+    r = client.post("/v1/models/credit/predict", content=big,
+                    headers={"content-type": "application/json", "X-Request-ID": "big-1"})
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
+    assert r.json()["request_id"] == "big-1"  # refused by the handler: logged like others
+    assert log.flush(timeout=10)
+    assert {(x.status, x.error) for x in read_records(log.directory)
+            if x.request_id == "big-1"} == {(413, "PayloadTooLarge")}
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
         for _ in range(100):

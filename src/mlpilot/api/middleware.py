@@ -34,14 +34,20 @@ class BodyLimitMiddleware:
         app: the wrapped ASGI app.
         default_limit: bytes allowed for any request not listed in ``limits``.
         limits: ``{(METHOD, path): bytes}`` for endpoints with their own limit.
+        early: refuse a declared ``Content-Length`` over the limit before the app
+            runs. With False the app sees the request and its body read fails at the
+            limit instead (the gateway does this, so the refusal carries a request id
+            and is logged like any other failed prediction).
     """
 
     def __init__(
-        self, app: ASGIApp, *, default_limit: int, limits: Mapping[tuple[str, str], int]
+        self, app: ASGIApp, *, default_limit: int, limits: Mapping[tuple[str, str], int],
+        early: bool = True,
     ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.limits = dict(limits)
+        self.early = early
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +55,8 @@ class BodyLimitMiddleware:
             return
         limit = self.limits.get((scope["method"], scope["path"].rstrip("/")), self.default_limit)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if (self.early and declared is not None and declared.isdigit()
+                and int(declared) > limit):
             await _too_large(limit)(scope, receive, send)
             return
         received = 0

@@ -181,6 +181,7 @@ def create_gateway(
     app.state.gateway = state
     install_error_handlers(app)
     _routes(app)
-    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits={})
+    app.add_middleware(BodyLimitMiddleware, default_limit=settings.max_body_bytes, limits={},
+                       early=False)
     app.add_middleware(RequestIdMiddleware)
     return app
