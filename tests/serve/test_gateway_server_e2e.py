@@ -65,7 +65,7 @@ def test_serve_command_answers_and_logs(tmp_path: Path) -> None:
         metrics = httpx.get(f"{base}/metrics", timeout=10).text
         assert "mlpilot_requests_total" in metrics
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # uvicorn re-raises it: the app closes the log
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
