@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mlpilot.sdk._deploy import deploy, switch, switch_back
     from mlpilot.sdk._registry import RegisteredModel, lineage, load, register, set_alias
     from mlpilot.sdk._tracking import ActiveRun, active_run, start_run
+    from mlpilot.train.pipeline import pipeline, run_training
 
 # Heavy dependencies (pandas, scikit-learn) load on first use, so `mlpilot --help`
 # and `import mlpilot.core` stay fast.
@@ -44,6 +45,8 @@ _LAZY = {
     "switch": "mlpilot.sdk._deploy",
     "switch_back": "mlpilot.sdk._deploy",
     "start_run": "mlpilot.sdk._tracking",
+    "pipeline": "mlpilot.train.pipeline",
+    "run_training": "mlpilot.train.pipeline",
 }
 
 
@@ -84,8 +87,10 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "pipeline",
     "register",
     "register_dataset",
+    "run_training",
     "search_runs",
     "set_alias",
     "set_context",

@@ -15,7 +15,9 @@ import typer
 
 from mlpilot import __version__
 from mlpilot.cli import (
+    advise,
     alerts,
+    autopilot,
     backup,
     check,
     compare,
@@ -24,6 +26,7 @@ from mlpilot.cli import (
     demo,
     deploy,
     diagnose,
+    dora,
     events,
     lineage,
     monitor,
@@ -72,7 +75,7 @@ def _root(
 
 for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
                rollout, tokens, server, demo, alerts, diagnose, monitor, backup,
-               ui):
+               ui, autopilot, dora, advise):
     module.register(app)
 
 
