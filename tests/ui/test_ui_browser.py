@@ -74,6 +74,8 @@ def test_click_through_model_version_lineage_deployment(page_as: Any, live_serve
     ("/ui/monitoring?model=hostile&period=24h", "09-monitoring", "Monitoring hostile"),
     ("/ui/decisions", "10-decisions", "Decisions"),
     ("/ui/events", "11-audit-log", "Audit log"),
+    ("/ui/autopilot", "16-autopilot", "Autopilot"),
+    ("/ui/dora?since=30d", "17-dora", "DORA metrics"),
 ])
 def test_every_page_opens(page_as: Any, live_server: Any, shots: Path, path: str, name: str,
                           title: str) -> None:
@@ -82,6 +84,9 @@ def test_every_page_opens(page_as: Any, live_server: Any, shots: Path, path: str
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{live_server.url}{path}")
     assert page.title().startswith(title)
+    if "dora" in path:
+        page.wait_for_selector("figure.ts .uplot canvas")
+        assert page.locator("figure.ts .uplot").count() == 3
     if "monitoring" in path:
         page.wait_for_selector("figure.ts .uplot canvas")
         assert page.locator("figure.ts .uplot").count() == 3
@@ -118,6 +123,35 @@ def test_editor_acknowledges_an_alert(page_as: Any, live_server: Any) -> None:
     page.wait_for_url(f"**/ui/alerts/{target}")
     assert live_server.context.store.get_alert(target).status == "acknowledged"
     assert page.locator("text=acknowledged by editor-user").count() == 1
+
+
+def test_admin_approves_a_pending_decision(page_as: Any, live_server: Any,
+                                          shots: Path) -> None:
+    store = live_server.context.store
+    ask = store.record_decision("ask_human", "model", "credit-risk",
+                                reason="approve promoting credit-risk/2 (browser test)",
+                                evidence={"action": "promote", "version": 2})
+    viewer = page_as("viewer")
+    viewer.goto(f"{live_server.url}/ui/autopilot")
+    assert viewer.locator(f"li[data-decision='{ask.id}']").count() == 1
+    assert viewer.locator("button:has-text('Approve')").count() == 0
+    status = viewer.evaluate("""async (id) => {
+        const csrf = document.querySelector('input[name=csrf]').value;
+        const r = await fetch('/ui/autopilot/decisions/' + id + '/approve', {method: 'POST',
+            headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+            body: 'csrf=' + encodeURIComponent(csrf)});
+        return r.status; }""", ask.id)
+    assert status == 403
+    page = page_as("admin")
+    page.goto(f"{live_server.url}/ui/autopilot")
+    page.fill(f"#note-{ask.id}", "looks good")
+    page.click(f"#answer-{ask.id} button:has-text('Approve')")
+    page.wait_for_url(f"**/ui/autopilot?answered={ask.id}")
+    assert "approved by admin-user" in page.inner_text("#flash")
+    assert page.locator(f"li[data-decision='{ask.id}']").count() == 0
+    done = next(d for d in store.list_decisions(action="ask_human", limit=100) if d.id == ask.id)
+    assert done.outcome == "approved" and done.outcome_detail["by"] == "admin-user"
+    _shot(page, shots, "18-autopilot-approved")
 
 
 def test_xss_through_feature_name_and_description_renders_as_text(

@@ -143,10 +143,10 @@ def finish(request: Request, response: Response) -> None:
 
 def ui_router() -> APIRouter:
     """Every page and action of the UI (routes relative to :data:`UI_PREFIX`)."""
-    from mlpilot.ui import _pages_models, _pages_ops, _pages_session
+    from mlpilot.ui import _pages_models, _pages_ops, _pages_pilot, _pages_session
 
     router = APIRouter(route_class=UiRoute, include_in_schema=False)
-    for module in (_pages_session, _pages_models, _pages_ops):
+    for module in (_pages_session, _pages_models, _pages_ops, _pages_pilot):
         router.include_router(module.router)
     return router
 

@@ -10,8 +10,9 @@
   the browser from sending either cookie with a cross-site POST. A POST whose
   ``Origin`` is another site is refused too.
 * Roles are checked server-side, with the API's rule: pages need ``viewer``,
-  actions ``editor``. Templates hide the forms a role may not use, but hiding is
-  not what protects them.
+  actions ``editor``, and answering the autopilot's questions (approve/reject)
+  ``admin``. Templates hide the forms a role may not use, but hiding is not what
+  protects them.
 """
 
 from __future__ import annotations
