@@ -66,7 +66,12 @@ def _acting_for(decision: DecisionRecord) -> Iterator[None]:
 
 def default_trainer(context: Context, model: str, policy: ModelPolicy, *, reason: str,
                     parent_version: int | None) -> ModelVersion:
-    """``mlpilot.train.run_training`` (imported on first use).
+    """``mlpilot.train.run_training`` (imported on first use) with the policy's training block.
+
+    The policy's ``training`` keys (``pipeline``, ``target``, ``data``, ``budget_seconds``,
+    ``automl``, ``executor`` and any ``params``) become ``run_training``'s policy; inside a
+    decision the version is tagged with its id (``mlpilot.decision`` and
+    ``mlpilot.decision_id``) so a restarted autopilot finds it.
 
     Raises:
         TrainerUnavailable: ``mlpilot.train`` has no ``run_training``.
@@ -80,10 +85,12 @@ def default_trainer(context: Context, model: str, policy: ModelPolicy, *, reason
             "`mlpilot autopilot --trainer module:function`)."
         ) from None
     decision = _CURRENT.get()
-    spec = {**policy.training.params, "pipeline": policy.training.pipeline,
-            **({"decision_id": decision.id} if decision is not None else {})}
+    spec = policy.training.run_options()
+    if decision is not None:
+        spec["decision_id"] = decision.id
+    tags = {DECISION_TAG: str(decision.id)} if decision is not None else {}
     version: ModelVersion = run_training(context, model, spec, reason=reason,
-                                         parent_version=parent_version)
+                                         parent_version=parent_version, **tags)
     return version
 
 

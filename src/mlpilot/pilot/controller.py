@@ -5,17 +5,23 @@ One :meth:`Controller.run_once` pass, per model with a policy:
 1. **Resume**: finish the model's decisions left ``pending`` (a crash between
    "decision recorded" and "outcome set"), then act on ``ask_human`` decisions a
    person approved.
-2. **Rollout**: tick the canary engine of the model's deployment (it steps,
-   promotes or rolls back, and records its own decisions).
+   A candidate held for its deployment window (``hold`` pending, ``scheduled_for``)
+   deploys once the clock reaches the window.
+2. **Rollout**: forecast the canary's SLO metrics (:mod:`mlpilot.pilot.predictive`)
+   and roll back *before* an SLO is crossed when the forecast is confident it will
+   be; otherwise tick the canary engine of the model's deployment (it steps, promotes
+   or rolls back, and records its own decisions), each canary decision carrying the
+   failure probability that past rollouts' early signals give it.
 3. **Triggers**: schema breaks go to a human (``ask_human``) and block retraining;
    otherwise unhandled firings lead to ``hold`` (rollout in progress, cooldown,
    budget spent), ``ask_human`` (approval needed) or ``retrain`` → ``check`` →
-   ``deploy``.
+   ``deploy``. With ``rollout.window``, a non-urgent candidate's deploy waits for the
+   quietest forecast traffic window (:mod:`mlpilot.pilot.scheduling`).
 
 Idempotency: every decision carries ``evidence["key"]``, a deterministic key
 (``retrain:<first trigger key>``, ``check:<model>/<v>``, ``deploy:<model>/<v>``,
-``approved:<ask id>``); a step first looks for a decision with its key and acts
-only on a pending one. Firing keys a decision consumed (``trigger_keys``) never
+``approved:<ask id>``, ``window:<model>/<v>``); a step first looks for a decision with its
+key and acts only on a pending one. Firing keys a decision consumed (``trigger_keys``) never
 fire again. A retrain finds the version an interrupted attempt registered by its
 ``mlpilot.decision`` tag. Decisions are recorded before acting, outcomes after.
 """
@@ -28,11 +34,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlpilot.core.clock import as_utc, utcnow
 from mlpilot.core.entities import DecisionRecord
 from mlpilot.core.errors import Conflict, NotFound
+from mlpilot.core.jsonsafe import json_safe
 from mlpilot.delivery.canary import CanaryPolicy, CanaryState
 from mlpilot.delivery.decision import Decision
 from mlpilot.pilot import actions
@@ -41,6 +48,10 @@ from mlpilot.pilot.leader import LeaderLock
 from mlpilot.pilot.policy import ModelPolicy, NewDataTrigger, PilotPolicy
 from mlpilot.pilot.triggers import Observation, evaluate, schema_breaks
 from mlpilot.sdk._context import Context
+
+if TYPE_CHECKING:  # forecasting pulls in scipy and the monitor: imported when first used
+    from mlpilot.pilot.forecast import EarlySignalModel
+    from mlpilot.pilot.scheduling import WindowPlan
 
 ACTOR = "autopilot"
 _HISTORY = 2000  # decisions read per model per pass: the idempotency window
@@ -55,16 +66,37 @@ class PassReport:
 
 
 class _GatedCanary(CanaryPolicy):
-    """A canary policy whose promote/rollback waits for a human when the policy says so."""
+    """A canary policy whose promote/rollback waits for a human when the policy says so.
 
-    def __init__(self, approved: Callable[[str, int], bool], gated: Sequence[str],
-                 **kwargs: Any) -> None:
+    With ``risk`` (learnt from past rollouts), every decision carrying a canary analysis
+    gets ``evidence["early_signal"]``; a step or promotion whose failure probability is
+    above ``max_failure_probability`` becomes a hold.
+    """
+
+    def __init__(self, approved: Callable[[str, int], bool], gated: Sequence[str], *,
+                 risk: EarlySignalModel | None = None,
+                 max_failure_probability: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.approved, self.gated = approved, tuple(gated)
+        self.risk, self.max_failure_probability = risk, max_failure_probability
         self.waiting: Decision | None = None
 
+    def _weigh(self, decision: Decision, state: CanaryState) -> Decision:
+        if self.risk is None or "analysis" not in decision.evidence:
+            return decision
+        p = self.risk.predict_proba(decision.evidence)
+        limit = self.max_failure_probability
+        signal = {"failure_probability": p, "threshold": limit, "model": self.risk.to_dict()}
+        evidence = {**decision.evidence, "early_signal": signal}
+        if limit is not None and p > limit and decision.action in ("step", "promote"):
+            return Decision("hold", f"hold canary v{state.canary_version} at "
+                            f"{state.weight:.0%}: past rollouts with these early signals "
+                            f"failed (P(failure) = {p:.2f} > {limit:.2f})",
+                            {**evidence, "held_by_early_signal": decision.action})
+        return Decision(decision.action, decision.reason, evidence, decision.routes)
+
     def decide(self, state: CanaryState) -> Decision:
-        decision = super().decide(state)
+        decision = self._weigh(super().decide(state), state)
         if decision.action in self.gated and not self.approved(decision.action,
                                                                 state.canary_version):
             self.waiting = decision
@@ -143,6 +175,8 @@ class Controller:
         for d in history:  # 1. resume what a crash left pending
             if d.outcome == "pending" and d.action in ("retrain", "check", "deploy"):
                 self._advance(policy, d, report)
+            elif _waits_for_window(d):
+                self._window_due(policy, d, report)
         for d in history:  # 1b. what humans approved
             if d.action == "ask_human" and d.outcome == "approved" \
                     and d.evidence.get("action") in ("retrain", "deploy"):
@@ -207,17 +241,67 @@ class Controller:
     def _propose_deploy(self, policy: ModelPolicy, v: int, check: DecisionRecord,
                         report: PassReport) -> DecisionRecord | None:
         model = policy.model
-        evidence = {"version": v, "check": check.id, "strategy": policy.rollout.strategy,
-                    "blessed": check.outcome_detail.get("blessed")}
+        evidence: dict[str, Any] = {"version": v, "check": check.id,
+                                    "strategy": policy.rollout.strategy,
+                                    "blessed": check.outcome_detail.get("blessed")}
         key = f"deploy:{model}/{v}"
         if policy.needs_approval("deploy"):
             self._ensure(policy, "ask_human", f"ask:{key}",
                          f"approve deploying {model}/{v} ({policy.rollout.strategy})",
                          {**evidence, "action": "deploy"}, report)
             return None
-        return self._ensure(policy, "deploy", key,
-                            f"deploy {model}/{v} as {policy.rollout.strategy}: blessed by "
-                            f"check decision {check.id}", evidence, report)
+        reason = f"deploy {model}/{v} as {policy.rollout.strategy}: blessed by check " \
+                 f"decision {check.id}"
+        if self._find(self._history(model), key) is None:
+            plan = self._plan_window(policy, check)
+            if plan is not None:
+                evidence["window"] = plan.evidence
+                if plan.wait:
+                    when = plan.start.isoformat(timespec="minutes")
+                    self._ensure(policy, "hold", f"window:{model}/{v}",
+                                 f"{reason}; not urgent, so it waits for the quietest traffic "
+                                 f"window at {when}", {**evidence, "hold": "window",
+                                                       "scheduled_for": plan.start.isoformat()},
+                                 report)
+                    return None
+        return self._ensure(policy, "deploy", key, reason, evidence, report)
+
+    def _plan_window(self, policy: ModelPolicy,
+                     check: DecisionRecord) -> WindowPlan | None:
+        """When a non-urgent candidate should deploy (None: no window, or urgent)."""
+        from mlpilot.pilot import scheduling
+
+        spec = policy.rollout.window
+        if spec is None or self.store.get_model(policy.model).aliases.get(
+                "production") is None:
+            return None  # nothing serves yet: no traffic to spare
+        retrain = next((d for d in self._history(policy.model)
+                        if d.id == check.evidence.get("retrain")), None)
+        if retrain is None or scheduling.is_urgent(retrain.evidence.get("firings") or ()):
+            return None
+        now = as_utc(self.clock())
+        times = scheduling.request_times(self.log_dir, policy.model, policy.deployment,
+                                         now - spec.history, now)
+        return scheduling.plan_window(times, now, spec)
+
+    def _window_due(self, policy: ModelPolicy, hold: DecisionRecord,
+                    report: PassReport) -> None:
+        """Deploy a candidate held for its window once the window has come."""
+        due = as_utc(datetime.fromisoformat(hold.evidence["scheduled_for"]))
+        now = as_utc(self.clock())
+        if now < due:
+            report.notes.append(f"{policy.model}: v{hold.evidence.get('version')} waits for "
+                                f"its deployment window at {due.isoformat(timespec='minutes')}")
+            return
+        ev = {k: v for k, v in hold.evidence.items() if k not in ("key", "hold",
+                                                                   "scheduled_for")}
+        v = int(ev["version"])
+        d = self._ensure(policy, "deploy", f"deploy:{policy.model}/{v}",
+                         f"deploy {policy.model}/{v} as {policy.rollout.strategy}: its "
+                         f"deployment window (decision {hold.id}) has come",
+                         {**ev, "window_hold": hold.id}, report)
+        self._finish(hold, "applied", {"deploy": d.id, "at": now.isoformat()}, report)
+        self._advance(policy, d, report)
 
     def _after_approval(self, policy: ModelPolicy, ask: DecisionRecord,
                         report: PassReport) -> None:
@@ -250,8 +334,13 @@ class Controller:
             return False
         if dep.strategy != "canary" or dep.params.get("phase") or dep.status != "active":
             return False
+        if self._predict(policy, dep, report):
+            return False
         gated = [a for a in ("promote", "rollback") if policy.needs_approval(a)]
+        spec = policy.rollout.predictive
         canary = _GatedCanary(self._approved(policy.model), gated,
+                              risk=self._early_signals() if spec.enabled else None,
+                              max_failure_probability=spec.max_failure_probability,
                               steps=dep.params.get("steps") or policy.rollout.steps
                               or (0.05, 0.25, 0.5, 1.0),
                               min_step_seconds=policy.rollout.min_step_seconds,
@@ -271,6 +360,54 @@ class Controller:
                              report)
         return engine.active and (record is None or record.action not in ("promote",
                                                                           "rollback"))
+
+    def _early_signals(self) -> EarlySignalModel | None:
+        """The early-signal model of every finished rollout in the decision log."""
+        from mlpilot.delivery.engine import TARGET_KIND as DEPLOYMENT
+        from mlpilot.pilot import predictive
+
+        decisions = self.store.list_decisions(target_kind=DEPLOYMENT, limit=_HISTORY)
+        return predictive.early_signal_model(decisions)
+
+    def _predict(self, policy: ModelPolicy, dep: Any, report: PassReport) -> bool:
+        """Roll the canary back now when its SLO forecast says so; True when rolled back."""
+        from mlpilot.pilot import predictive
+
+        spec = policy.rollout.predictive
+        found = predictive.baseline_of(dep)
+        if not spec.enabled or not policy.slos or found is None or found[1].weight <= 0:
+            return False
+        baseline, route = found
+        now = as_utc(self.clock())
+        deploy = self._find(self._history(policy.model), f"deploy:{policy.model}/"
+                            f"{route.version}")
+        since = predictive.rollout_since(now, spec.lookback,
+                                         as_utc(deploy.time) if deploy is not None else None)
+        assessment = predictive.assess(self.store, self.log_dir, dep, route.version,
+                                       policy.slos, spec, now=now, since=since)
+        worst = assessment.worst
+        if worst is None:
+            return False
+        series, verdict = worst
+        reason = (f"roll back canary v{route.version} at {route.weight:.0%} before it breaks "
+                  f"its {series.metric} SLO ({series.slo:.4g}): {verdict.reason}")
+        evidence = json_safe({
+            "predictive": True, "baseline_version": baseline, "canary_version": route.version,
+            "weight": route.weight, "metric": series.metric, "slo": series.slo,
+            "source": series.source, "forecast": verdict.evidence,
+            "series": series.to_dict(), "assessment": assessment.to_dict(),
+            "series_since": since.isoformat()})
+        if policy.needs_approval("rollback") and not self._approved(policy.model)(
+                "rollback", route.version):
+            self._ensure(policy, "ask_human", f"ask:rollback:{policy.model}/{route.version}",
+                         f"approve: {reason}", {"action": "rollback", "deployment": dep.name,
+                                                 "version": route.version, "canary": evidence},
+                         report)
+            return False
+        record = predictive.roll_back(self.store, dep, baseline, route.version, reason=reason,
+                                      evidence=evidence, now=now)
+        report.decisions.append(record)
+        return record.outcome == "applied"
 
     # -- triggers --------------------------------------------------------------------------
     def _observe(self, policy: ModelPolicy, history: Sequence[DecisionRecord]) -> Observation:
@@ -328,6 +465,11 @@ class Controller:
                                                         "schema_breaks": [b.key for b in breaks]},
                        keys, report)
             return
+        waiting = [d for d in history if _waits_for_window(d)]
+        if waiting and not rolling and _urgent(f.to_dict() for f in firings):
+            for d in waiting:  # an urgent retrain replaces a candidate waiting for its window
+                self._finish(d, "superseded", {"by": keys}, report)
+            history = self._history(model)
         if rolling or self._in_flight(history):
             report.notes.append(f"{model}: a rollout or retrain is in progress; triggers wait")
             return
@@ -352,8 +494,8 @@ class Controller:
 
     @staticmethod
     def _in_flight(history: Sequence[DecisionRecord]) -> bool:
-        return any(d.outcome == "pending" and d.action in ("retrain", "check", "deploy")
-                   for d in history)
+        return any((d.outcome == "pending" and d.action in ("retrain", "check", "deploy"))
+                   or _waits_for_window(d) for d in history)
 
     def _hold(self, policy: ModelPolicy, history: Sequence[DecisionRecord], kind: str,
               reason: str, evidence: dict[str, Any], keys: list[str],
@@ -405,3 +547,13 @@ class Controller:
         return ("cooldown", f"last retrain (decision {last.id}) {age:.0f} s ago, cooldown "
                 f"{policy.cooldown_seconds:.0f} s", {"last_retrain": last.id})
 
+
+def _waits_for_window(d: DecisionRecord) -> bool:
+    """A candidate's deploy held (pending) until its deployment window."""
+    return d.action == "hold" and d.outcome == "pending" and "scheduled_for" in d.evidence
+
+
+def _urgent(firings: Any) -> bool:
+    from mlpilot.pilot.scheduling import is_urgent
+
+    return is_urgent(firings)
