@@ -50,6 +50,7 @@ class LeaderLock:
         self._conn: Any = None
         self._file: Any = None
         self._memory: str | None = None
+        self._key: int | None = None
 
     @property
     def held(self) -> bool:
@@ -83,8 +84,12 @@ class LeaderLock:
     def _acquire_postgres(self) -> bool:
         conn = self.store.write_engine.connect()
         try:
+            # advisory locks are database-wide; one database may hold several stores
+            # (schemas), and each gets its own leader
+            schema = conn.execute(text("SELECT current_schema()")).scalar()
+            key = _lock_key(f"{schema}/{self.name}")
             ok = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                   {"k": _lock_key(self.name)}).scalar())
+                                   {"k": key}).scalar())
             conn.commit()  # the lock is session-level: it outlives the transaction
         except Exception:
             conn.close()
@@ -92,14 +97,14 @@ class LeaderLock:
         if not ok:
             conn.close()
             return False
-        self._conn = conn
+        self._conn, self._key = conn, key
         return True
 
     def still_held(self) -> bool:
         """Whether the lock is still ours (a PostgreSQL connection may have dropped)."""
-        if self._conn is None:
+        if self._conn is None or self._key is None:
             return self.held
-        key = _lock_key(self.name)
+        key = self._key
         try:
             owned = self._conn.execute(text(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -115,7 +120,7 @@ class LeaderLock:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(self.name)})
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
                 conn.commit()
             except Exception:  # the connection is gone: so is the lock
                 pass
