@@ -268,3 +268,13 @@ def test_first_runs_race_for_the_cursor(context: Context, setup: tuple[Any, Path
     monkeypatch.setattr(a._lease, "read", read_then_lose)
     assert a.run_once(now=T0 + HOUR).skipped == "busy"
     assert context.store.get_monitor_cursor(a.key)["until"] == (T0 + HOUR).isoformat()
+
+
+def test_a_version_filtered_monitor_names_its_version_in_alerts(
+        context: Context, setup: tuple[Any, Path]) -> None:
+    model, log_dir = setup
+    traffic(model, log_dir, range(4), shift={2: 1.5, 3: 1.5})
+    Monitor(context, "churn", deployment="live", window="1h", log_dir=log_dir, version=1,
+            config=CONFIG).run_once(now=T0 + 4 * HOUR + timedelta(minutes=5))
+    (alert,) = _alerts(context, "drift")
+    assert alert.evidence["version"] == 1  # the diagnosis reads the same version's traffic

@@ -592,8 +592,10 @@ class Monitor:
         for s in signals:
             alert, created = self.context.store.raise_alert(
                 s.key, model=self.model, kind=s.kind, severity=s.severity, title=s.title,
-                summary=s.summary, evidence=s.evidence, deployment=self.deployment or "",
-                time=w.until)
+                summary=s.summary, deployment=self.deployment or "", time=w.until,
+                # a version-filtered monitor says so: the diagnosis reads the same slice
+                evidence={**s.evidence, "version": self.version} if self.version
+                else s.evidence)
             if created:
                 result.alerts_opened += 1
             else:
