@@ -84,9 +84,18 @@ class Gateway:
             children = psutil.Process(self.proc.pid).children()
         except psutil.NoSuchProcess:
             return []
-        # uvicorn's multiprocessing may also start a resource tracker: keep real workers
-        return [c.pid for c in children
-                if "resource_tracker" not in " ".join(c.cmdline() or [])]
+        # uvicorn's multiprocessing may also start a resource tracker: keep real workers.
+        # A killed worker stays a zombie until the supervisor reaps it: not a worker.
+        pids = []
+        for c in children:
+            try:
+                if c.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if "resource_tracker" not in " ".join(c.cmdline() or []):
+                    pids.append(c.pid)
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+        return pids
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
