@@ -29,6 +29,7 @@ from mlpilot.cli import (
     dora,
     events,
     lineage,
+    log,
     monitor,
     registry,
     rollout,
@@ -75,7 +76,7 @@ def _root(
 
 for module in (db, registry, runs, show, compare, lineage, datasets, events, check, deploy,
                rollout, tokens, server, demo, alerts, diagnose, monitor, backup,
-               ui, autopilot, dora, advise):
+               ui, autopilot, dora, advise, log):
     module.register(app)
 
 
